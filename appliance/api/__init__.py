@@ -1,0 +1,1 @@
+"""HTTP only: routes for /v2/, request bodies, the spec's error envelope, auth challenges."""

@@ -1,0 +1,57 @@
+"""The Twisted `Site`: spooled request bodies, a body-size cap, and one log line per request."""
+
+from __future__ import annotations
+
+import time
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from .body import SpooledBody
+
+access_log = Logger(namespace="registry.access")
+
+
+class RegistryRequest(Request):
+    user_name = "-"
+
+    def gotLength(self, length: int | None) -> None:
+        site: RegistrySite = self.channel.site
+        self.started = time.monotonic()
+        self.content = SpooledBody(site.spool_directory, length)
+        self.notifyFinish().addBoth(lambda _: self.content.discard())
+        if length is not None and site.max_body_bytes and length > site.max_body_bytes:
+            self.channel.forceAbortClient()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        site: RegistrySite = self.channel.site
+        if site.max_body_bytes and self.content.size + len(data) > site.max_body_bytes:
+            self.channel.forceAbortClient()
+            return
+        self.content.write(data)
+
+
+class RegistrySite(Site):
+    requestFactory = RegistryRequest
+
+    def __init__(self, resource: Resource, spool_directory: str | None, max_body_bytes: int) -> None:
+        super().__init__(resource)
+        self.noisy = False
+        self.displayTracebacks = False
+        self.spool_directory = spool_directory
+        self.max_body_bytes = max_body_bytes
+
+    def log(self, request: RegistryRequest) -> None:
+        started = getattr(request, "started", None)
+        access_log.info(
+            "{client} {user} {method} {uri} {status} {bytes_sent} {duration_ms:.1f}ms",
+            client=request.getClientAddress().host if request.getClientAddress() else "-",
+            user=request.user_name,
+            method=request.method.decode("latin-1"),
+            uri=request.uri.decode("latin-1"),
+            status=request.code,
+            bytes_sent=request.sentLength,
+            duration_ms=(time.monotonic() - started) * 1000 if started else 0.0,
+            user_agent=(request.getHeader("user-agent") or "-"),
+        )

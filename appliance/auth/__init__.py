@@ -1,0 +1,1 @@
+"""Who may use the registry: htpasswd users now, tokens later."""

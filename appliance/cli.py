@@ -1,0 +1,203 @@
+"""The `registry-appliance` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import Config, ConfigError, default_paths, load, redacted_yaml
+
+CONFIG_ENV = "REGISTRY_CONFIGURATION_PATH"
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed as one line, exit status 1."""
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    return args.config_option or args.config or os.environ.get(CONFIG_ENV) or None
+
+
+def _load(args: argparse.Namespace) -> Config:
+    try:
+        return load(_config_path(args), os.environ)
+    except ConfigError as error:
+        raise CommandError("\n".join(error.problems)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import react
+
+    from appliance.logs import start_logging
+    from appliance.server import serve
+    from appliance.tls import TLSConfigError
+
+    start_logging(config.log.level, config.log.formatter, config.log.fields)
+
+    async def main(reactor: object) -> None:
+        try:
+            await serve(config, reactor)
+        except (TLSConfigError, OSError, ValueError) as error:
+            print(f"registry-appliance: cannot start: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    react(lambda reactor: Deferred.fromCoroutine(main(reactor)))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"registry-appliance {__version__}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"# effective configuration from {config.source}")
+    print(redacted_yaml(config), end="")
+    for key in config.ignored:
+        print(f"# ignored (not implemented yet): {key}", file=sys.stderr)
+    for warning in config.warnings:
+        print(f"# warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    from appliance.tls import CertsExistError, init_certs, install_hints
+
+    directory = Path(args.dir or default_paths().certs_dir)
+    try:
+        made = init_certs(directory, args.hostname, args.ip, args.days, args.force)
+    except (CertsExistError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    print(f"Wrote {made.ca_cert}, {made.ca_key}, {made.server_cert}, {made.server_key}")
+    print(f"Server certificate names: {', '.join([*made.dns_names, *made.ip_addresses])}")
+    print(f"Valid until {made.not_after:%Y-%m-%d}.")
+    print("\nOn each docker (or podman/skopeo) host, install the CA for the name you use:")
+    for line in install_hints([*made.dns_names, *made.ip_addresses], args.port, made.ca_cert):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_certs_show(args: argparse.Namespace) -> int:
+    from appliance.tls import describe
+
+    try:
+        print(describe(Path(args.dir or default_paths().certs_dir)))
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def _htpasswd_file(args: argparse.Namespace) -> str:
+    return args.file or default_paths().htpasswd_path
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from appliance.auth import htpasswd
+
+    user = htpasswd.check_user_name(args.name)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {user}: ")
+        if getpass.getpass("Again: ") != password:
+            raise CommandError("the passwords differ; nothing changed")
+    if not password:
+        raise CommandError("empty password refused")
+    path = _htpasswd_file(args)
+    entries = htpasswd.read_entries(path)
+    verb = "updated" if user in entries else "added"
+    entries[user] = htpasswd.hash_password(password)
+    htpasswd.write_entries(path, entries)
+    print(f"{verb} {user} in {path}")
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    from appliance.auth import htpasswd
+
+    path = _htpasswd_file(args)
+    entries = htpasswd.read_entries(path)
+    if args.name not in entries:
+        raise CommandError(f"no user {args.name!r} in {path}")
+    del entries[args.name]
+    htpasswd.write_entries(path, entries)
+    print(f"removed {args.name} from {path}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from appliance.auth import htpasswd
+
+    for user, hashed in htpasswd.read_entries(_htpasswd_file(args)).items():
+        note = "" if hashed.startswith(htpasswd.BCRYPT_PREFIXES) else "  (not bcrypt: refused at login)"
+        print(f"{user}{note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="registry-appliance", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", nargs="?", metavar="CONFIG", help="config.yml (Distribution's format)")
+        p.add_argument("-c", "--config", dest="config_option", metavar="CONFIG")
+
+    serve = verbs.add_parser("serve", help="run the registry")
+    with_config(serve)
+    serve.set_defaults(run=cmd_serve)
+
+    verbs.add_parser("version", help="print the version").set_defaults(run=cmd_version)
+
+    config = verbs.add_parser("config", help="configuration tools").add_subparsers(dest="action", required=True)
+    check = config.add_parser("check", help="validate and print the effective config, secrets redacted")
+    with_config(check)
+    check.set_defaults(run=cmd_config_check)
+
+    certs = verbs.add_parser("certs", help="TLS certificates").add_subparsers(dest="action", required=True)
+    init = certs.add_parser("init", help="generate a CA and a server certificate")
+    init.add_argument("--dir", help=f"default {default_paths().certs_dir}")
+    init.add_argument("--hostname", action="append", default=[], help="extra DNS name (repeatable)")
+    init.add_argument("--ip", action="append", default=[], help="extra IP address (repeatable)")
+    init.add_argument("--days", type=int, default=825)
+    init.add_argument("--port", type=int, default=5000, help="port shown in the install hints")
+    init.add_argument("--force", action="store_true", help="overwrite existing certificates")
+    init.set_defaults(run=cmd_certs_init)
+    show = certs.add_parser("show", help="print subject, names and expiry")
+    show.add_argument("--dir")
+    show.set_defaults(run=cmd_certs_show)
+
+    users = verbs.add_parser("users", help="htpasswd users").add_subparsers(dest="action", required=True)
+    add = users.add_parser("add", help="add a user or change a password (bcrypt)")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true")
+    remove = users.add_parser("remove", help="remove a user")
+    remove.add_argument("name")
+    listing = users.add_parser("list", help="list users")
+    for p, run in ((add, cmd_users_add), (remove, cmd_users_remove), (listing, cmd_users_list)):
+        p.add_argument("--file", help=f"htpasswd file (default {default_paths().htpasswd_path})")
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(f"registry-appliance: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"registry-appliance: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

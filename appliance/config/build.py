@@ -1,0 +1,174 @@
+"""Turn the YAML tree (file or embedded defaults, env overrides applied) into a `Config`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from .defaults import DefaultPaths
+from .errors import ConfigError
+from .model import (
+    ApplianceConfig,
+    AuthConfig,
+    Config,
+    HtpasswdConfig,
+    HTTPConfig,
+    LogConfig,
+    StorageConfig,
+    TLSConfig,
+    UploadPurgingConfig,
+)
+from .reader import Section
+
+# Keys under `storage:` that are not a driver, as Distribution's Storage.UnmarshalYAML lists them.
+STORAGE_SECTIONS = frozenset({"delete", "maintenance", "cache", "redirect", "tag"})
+_LATER_DRIVERS = frozenset({"s3", "swift", "oss", "azure", "gcs"})
+_MIN_THREADS = 25
+
+
+def build(
+    tree: dict[object, object],
+    source: str,
+    paths: DefaultPaths,
+    problems: Sequence[str] = (),
+    ignored: Sequence[str] = (),
+) -> Config:
+    """Validate everything before raising, so the admin sees all problems at once.
+    `problems` and `ignored` carry what the env overrides found."""
+    found, warnings = list(problems), []
+    root = Section("", tree, found)
+    version = root.required("version")
+    if version and version != "0.1":
+        root.problem("version", "must be 0.1")
+    config = Config(
+        version=version,
+        log=_log(root.section("log")),
+        storage=_storage(root.section("storage"), warnings),
+        http=_http(root.section("http")),
+        auth=_auth(root.section("auth"), warnings),
+        appliance=_appliance(root.section("appliance"), paths),
+        source=source,
+    )
+    unread = list(root.unread())
+    found += [f"{key}: unknown key" for key in unread if key.startswith("appliance.")]
+    if found:
+        raise ConfigError(tuple(found))
+    unused = (*ignored, *(key for key in unread if not key.startswith("appliance.")))
+    return replace(config, ignored=unused, warnings=tuple(warnings))
+
+
+def _log(log: Section) -> LogConfig:
+    fields = log.section("fields")
+    return LogConfig(
+        level=log.choice("level", LogConfig.level, {
+            "debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
+        formatter=log.choice("formatter", LogConfig.formatter, {
+            "text": "text", "json": "json", "logstash": "json"}),
+        fields=MappingProxyType({key: fields.string(key, "") for key in fields.keys()}),
+    )
+
+
+def _storage(storage: Section, warnings: list[str]) -> StorageConfig:
+    drivers = [key for key in storage.keys() if key not in STORAGE_SECTIONS]
+    if len(drivers) > 1:
+        storage.problem("", f"only one driver may be configured, got {', '.join(drivers)}")
+    elif not drivers and storage.valid:
+        storage.problem("", "a driver is required, such as filesystem" if storage.keys()
+                        else "required")
+    driver = drivers[0] if drivers else "filesystem"
+    params = storage.section(driver)
+    root, threads = "", StorageConfig.maxthreads
+    if driver == "filesystem":
+        root = params.string("rootdirectory", "/var/lib/registry")
+        threads = params.integer("maxthreads", threads)
+        if threads < _MIN_THREADS:
+            warnings.append(f"{params.path}.maxthreads: {threads} is below {_MIN_THREADS}; "
+                            f"using {_MIN_THREADS}, as Distribution does")
+            threads = _MIN_THREADS
+    elif driver in _LATER_DRIVERS:
+        storage.problem(driver, "driver not supported yet")
+    elif driver != "inmemory":
+        storage.problem(driver, "unknown storage driver (known: filesystem, inmemory)")
+    maintenance = storage.section("maintenance")
+    return StorageConfig(
+        driver=driver,
+        rootdirectory=root,
+        delete_enabled=storage.section("delete").boolean("enabled", False),
+        readonly=maintenance.section("readonly").boolean("enabled", False),
+        uploadpurging=_purging(maintenance.section("uploadpurging")),
+        maxthreads=threads,
+    )
+
+
+def _purging(purging: Section) -> UploadPurgingConfig:
+    age = purging.duration("age", UploadPurgingConfig.age)
+    interval = purging.duration("interval", UploadPurgingConfig.interval)
+    for key, seconds in (("age", age), ("interval", interval)):
+        if seconds <= 0:
+            purging.problem(key, "must be longer than zero")
+    return UploadPurgingConfig(
+        enabled=purging.boolean("enabled", UploadPurgingConfig.enabled),
+        age=age,
+        interval=interval,
+        dryrun=purging.boolean("dryrun", UploadPurgingConfig.dryrun),
+    )
+
+
+def _http(http: Section) -> HTTPConfig:
+    net = http.choice("net", HTTPConfig.net, {"tcp": "tcp", "unix": "unix"})
+    addr = http.string("addr", HTTPConfig.addr)
+    port = addr.rpartition(":")[2]
+    if net == "tcp" and not (port.isdigit() and int(port) < 65536):
+        http.problem("addr", "must be host:port, like :5000 or 127.0.0.1:5000")
+    host = http.string("host", "")
+    if host and not (urlsplit(host).scheme in ("http", "https") and urlsplit(host).netloc):
+        http.problem("host", "must be a URL like https://registry.example.com:5000")
+    config = HTTPConfig(addr=addr, net=net, host=host, secret=http.string("secret", ""),
+                        relativeurls=http.boolean("relativeurls", False),
+                        tls=_tls(http.section("tls")))
+    given, headers = http.has("headers"), http.section("headers")
+    if not given:
+        return config
+    return replace(config, headers=MappingProxyType(
+        {name: headers.strings(name) for name in headers.keys()}))
+
+
+def _tls(tls: Section) -> TLSConfig | None:
+    certificate, key = tls.string("certificate", ""), tls.string("key", "")
+    minimum = tls.string("minimumtls", TLSConfig.minimumtls).lower()
+    if minimum in ("tls1.0", "tls1.1"):
+        tls.problem("minimumtls", f"{minimum} is refused: it is broken; use tls1.2 or tls1.3")
+    elif minimum not in ("tls1.2", "tls1.3"):
+        tls.problem("minimumtls", "must be one of tls1.2, tls1.3")
+    clientcas = tls.strings("clientcas")
+    if not certificate and not key:
+        return None  # As in Distribution: TLS is on only when a certificate is given.
+    for name, value in (("certificate", certificate), ("key", key)):
+        if not value:
+            tls.problem(name, "required")
+    return TLSConfig(certificate, key, clientcas, minimum)
+
+
+def _auth(auth: Section, warnings: list[str]) -> AuthConfig:
+    methods = auth.keys()
+    if len(methods) > 1:
+        auth.problem("", f"only one auth method may be configured, got {', '.join(methods)}")
+    if methods and methods[0] != "htpasswd":
+        warnings.append(f"auth.{methods[0]} is not implemented yet: "
+                        "the registry runs WITHOUT authentication")
+    if "htpasswd" not in methods:
+        return AuthConfig()
+    htpasswd = auth.section("htpasswd")
+    return AuthConfig(HtpasswdConfig(htpasswd.required("realm"), htpasswd.required("path")))
+
+
+def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
+    certs, limits = appliance.section("certs"), appliance.section("limits")
+    return ApplianceConfig(
+        certs_dir=certs.string("dir", paths.certs_dir),
+        autogenerate_certs=certs.boolean("autogenerate", False),
+        max_body_bytes=limits.size("maxbodysize", ApplianceConfig.max_body_bytes),
+        max_manifest_bytes=limits.size("maxmanifestsize", ApplianceConfig.max_manifest_bytes),
+    )

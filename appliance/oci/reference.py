@@ -1,0 +1,31 @@
+"""Repository names and tags: the distribution spec's grammar, which also keeps paths safe."""
+
+from __future__ import annotations
+
+import re
+
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+MAX_NAME_LENGTH = 255
+
+
+class InvalidName(ValueError):
+    """The repository name is outside the spec's grammar."""
+
+
+class InvalidTag(ValueError):
+    """The tag is outside the spec's grammar."""
+
+
+def check_name(name: str) -> str:
+    """Return `name` when valid; the grammar excludes `..`, empty and absolute components."""
+    if len(name) > MAX_NAME_LENGTH or not NAME.match(name):
+        raise InvalidName(f"invalid repository name {name!r}")
+    return name
+
+
+def check_tag(tag: str) -> str:
+    if not TAG.match(tag):
+        raise InvalidTag(f"invalid tag {tag!r}")
+    return tag

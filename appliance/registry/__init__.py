@@ -1,0 +1,61 @@
+"""The registry domain: blobs, uploads, manifests, tags, catalog. Knows nothing of HTTP.
+
+Every method here blocks on storage; the HTTP layer runs whole operations in a thread pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.storage.driver import StorageDriver
+
+from .blobs import BlobStore
+from .catalog import Catalog
+from .errors import RegistryError
+from .manifests import ManifestStore
+from .readonly import ReadOnlyFlag
+from .uploads import Body, Uploads
+
+__all__ = ["Body", "Registry", "RegistryError"]
+
+
+@dataclass(frozen=True)
+class Registry:
+    driver: StorageDriver
+    blobs: BlobStore
+    uploads: Uploads
+    manifests: ManifestStore
+    catalog: Catalog
+    readonly: ReadOnlyFlag
+    delete_enabled: bool
+
+    @classmethod
+    def open(
+        cls,
+        driver: StorageDriver,
+        *,
+        delete_enabled: bool,
+        readonly: bool,
+        max_manifest_bytes: int,
+    ) -> Registry:
+        blobs = BlobStore(driver)
+        return cls(
+            driver=driver,
+            blobs=blobs,
+            uploads=Uploads(driver, blobs),
+            manifests=ManifestStore(driver, blobs, max_manifest_bytes),
+            catalog=Catalog(driver),
+            readonly=ReadOnlyFlag(readonly),
+            delete_enabled=delete_enabled,
+        )
+
+    def check_writable(self) -> None:
+        if self.readonly.enabled:
+            raise RegistryError("UNSUPPORTED", "the registry is in read-only mode; writes are refused")
+
+    def check_deletable(self) -> None:
+        self.check_writable()
+        if not self.delete_enabled:
+            raise RegistryError(
+                "UNSUPPORTED", "deletes are disabled; set storage.delete.enabled: true to allow them"
+            )

@@ -1,0 +1,132 @@
+"""Wiring: build the registry from config, listen (TLS or plain), run until stopped."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+from twisted.web.server import Request
+
+from appliance.api.resource import RegistryResource
+from appliance.api.site import RegistrySite
+from appliance.api.uploadstate import UploadStateSigner
+from appliance.api.v2 import V2Api
+from appliance.auth.basic import HtpasswdAuthenticator
+from appliance.config import Config
+from appliance.registry import Registry
+from appliance.storage import paths
+from appliance.storage.driver import PathNotFound, StorageDriver
+from appliance.storage.filesystem import FilesystemDriver
+from appliance.tls import ensure_server_certs, server_context_factory
+
+log = Logger()
+
+
+def open_driver(config: Config) -> StorageDriver:
+    return FilesystemDriver(config.storage.rootdirectory)
+
+
+def http_secret(config: Config, driver: StorageDriver) -> bytes:
+    """`http.secret`, else one generated once and kept in storage so restarts keep uploads valid."""
+    if config.http.secret:
+        return config.http.secret.encode()
+    try:
+        return driver.get_content(paths.HTTP_SECRET)
+    except PathNotFound:
+        secret = secrets.token_hex(32).encode()
+        driver.put_content(paths.HTTP_SECRET, secret)
+        log.info("http.secret is not set: generated one and stored it under {path}", path=paths.HTTP_SECRET)
+        return secret
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """`:5000`, `127.0.0.1:5000`, `[::1]:5000` -> (interface, port); empty means every address."""
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def base_url_factory(config: Config, scheme: str):
+    """Where `Location` headers point: `http.host`, or the Host the client used."""
+    if config.http.relativeurls:
+        return lambda request: ""
+    if config.http.host:
+        fixed = config.http.host.rstrip("/")
+        return lambda request: fixed
+
+    def from_request(request: Request) -> str:
+        host = request.getHeader("host") or ""
+        proto = request.getHeader("x-forwarded-proto") or scheme
+        return f"{proto}://{host}" if host else ""
+
+    return from_request
+
+
+def build_site(config: Config, reactor: Any) -> tuple[RegistrySite, ThreadPool]:
+    driver = open_driver(config)
+    registry = Registry.open(
+        driver,
+        delete_enabled=config.storage.delete_enabled,
+        readonly=config.storage.readonly,
+        max_manifest_bytes=config.appliance.max_manifest_bytes,
+    )
+    pool = ThreadPool(minthreads=2, maxthreads=max(4, min(config.storage.maxthreads, 64)), name="storage")
+    htpasswd = config.auth.htpasswd
+    authenticator = HtpasswdAuthenticator(htpasswd.path, htpasswd.realm) if htpasswd else None
+    scheme = "https" if config.http.tls else "http"
+    api = V2Api(registry, pool, reactor, UploadStateSigner(http_secret(config, driver)),
+                base_url_factory(config, scheme))
+    resource = RegistryResource(api, authenticator, config.http.headers)
+    site = RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes)
+    return site, pool
+
+
+def server_endpoint(config: Config, reactor: Any) -> Any:
+    interface, port = split_addr(config.http.addr)
+    if not interface:
+        interface = "::" if _has_ipv6() else "0.0.0.0"
+    tls = config.http.tls
+    if tls is None:
+        return endpoints.TCP6ServerEndpoint(reactor, port, interface=interface) if ":" in interface \
+            else endpoints.TCP4ServerEndpoint(reactor, port, interface=interface)
+    if config.appliance.autogenerate_certs and ensure_server_certs(Path(config.appliance.certs_dir)):
+        log.info("generated a CA and server certificate in {dir}", dir=config.appliance.certs_dir)
+    context = server_context_factory(tls.certificate, tls.key, tls.minimumtls, tls.clientcas)
+    return endpoints.SSL4ServerEndpoint(reactor, port, context, interface=interface)
+
+
+def _has_ipv6() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def serve(config: Config, reactor: Any) -> None:
+    """Listen and serve until the reactor stops (SIGTERM/SIGINT)."""
+    endpoint = server_endpoint(config, reactor)
+    site, pool = build_site(config, reactor)
+    pool.start()
+    reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
+    port = await endpoint.listen(site)
+    address = port.getHost()
+    scheme = "https" if config.http.tls else "http"
+    log.info("registry-appliance listening on {scheme}://{host}:{port} (storage {driver} at {root}, pid {pid})",
+             scheme=scheme, host=address.host, port=address.port, driver="filesystem",
+             root=config.storage.rootdirectory, pid=os.getpid())
+    for warning in config.warnings:
+        log.warn("{warning}", warning=warning)
+    if config.http.tls is None:
+        log.warn("http.tls is not configured: serving plain HTTP; docker will need insecure-registries")
+    stopped: Deferred[None] = Deferred()
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: stopped.callback(None) if not stopped.called else None)
+    await stopped

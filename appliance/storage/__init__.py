@@ -1,0 +1,1 @@
+"""Storage drivers behind one small, filesystem-like interface, and the layout they share."""

@@ -1,0 +1,63 @@
+"""The storage driver interface, kept as small as Distribution's: paths in, bytes out.
+
+Methods block; callers run them in a thread pool, never on the reactor thread. Paths are
+absolute, slash-separated driver paths such as `/docker/registry/v2/blobs/...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+class StorageError(Exception):
+    """The backend failed; the message is safe to show to an operator."""
+
+
+class PathNotFound(StorageError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"path not found: {path}")
+        self.path = path
+
+
+class InvalidPath(StorageError):
+    """A path outside the driver's grammar: refused before it reaches the backend."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+    modified: float
+    is_dir: bool
+
+
+class FileWriter(Protocol):
+    """Writes one file; nothing is promised durable until `commit` returns."""
+
+    def write(self, data: bytes) -> int: ...
+    def size(self) -> int: ...
+    def commit(self) -> None: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class StorageDriver(Protocol):
+    name: str
+
+    def get_content(self, path: str) -> bytes: ...
+    def put_content(self, path: str, data: bytes) -> None: ...
+    def reader(self, path: str, offset: int = 0) -> BinaryIO: ...
+    def writer(self, path: str, append: bool = False) -> FileWriter: ...
+    def stat(self, path: str) -> FileInfo: ...
+    def list(self, path: str) -> list[str]: ...
+    def move(self, source: str, destination: str) -> None: ...
+    def delete(self, path: str) -> None: ...
+    def walk(self, path: str) -> Iterator[FileInfo]: ...
+    def put_file(self, path: str, local_path: str) -> None:
+        """Store a finished local file at `path`; the local file is consumed."""
+        ...
+    def spool_directory(self) -> str | None:
+        """A local folder where request bodies can be spooled so `put_file` is cheap."""
+        ...

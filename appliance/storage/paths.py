@@ -1,0 +1,94 @@
+"""The one place that knows Distribution's storage layout (and where our own state goes).
+
+    /docker/registry/v2/
+        blobs/<alg>/<hex[:2]>/<hex>/data
+        repositories/<name>/
+            _layers/<alg>/<hex>/link                     -> "<alg>:<hex>"
+            _manifests/revisions/<alg>/<hex>/link
+            _manifests/tags/<tag>/current/link
+            _manifests/tags/<tag>/index/<alg>/<hex>/link
+            _uploads/<uuid>/data, startedat
+    /appliance/                                           state Distribution never reads
+        repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link
+        http-secret
+        spool/
+
+Repository name components cannot start with `_`, so `_layers` and friends never collide with
+a nested repository.
+"""
+
+from __future__ import annotations
+
+from appliance.oci.digest import Digest
+
+V2 = "/docker/registry/v2"
+BLOBS = f"{V2}/blobs"
+REPOSITORIES = f"{V2}/repositories"
+APPLIANCE = "/appliance"
+HTTP_SECRET = f"{APPLIANCE}/http-secret"
+
+
+def blob_dir(digest: Digest) -> str:
+    return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+def blob_data(digest: Digest) -> str:
+    return f"{blob_dir(digest)}/data"
+
+
+def repository(name: str) -> str:
+    return f"{REPOSITORIES}/{name}"
+
+
+def layer_link(name: str, digest: Digest) -> str:
+    return f"{repository(name)}/_layers/{digest.algorithm}/{digest.hex}/link"
+
+
+def revisions(name: str) -> str:
+    return f"{repository(name)}/_manifests/revisions"
+
+
+def revision_link(name: str, digest: Digest) -> str:
+    return f"{revisions(name)}/{digest.algorithm}/{digest.hex}/link"
+
+
+def tags(name: str) -> str:
+    return f"{repository(name)}/_manifests/tags"
+
+
+def tag_dir(name: str, tag: str) -> str:
+    return f"{tags(name)}/{tag}"
+
+
+def tag_current_link(name: str, tag: str) -> str:
+    return f"{tag_dir(name, tag)}/current/link"
+
+
+def tag_index_link(name: str, tag: str, digest: Digest) -> str:
+    return f"{tag_dir(name, tag)}/index/{digest.algorithm}/{digest.hex}/link"
+
+
+def upload_dir(name: str, upload_id: str) -> str:
+    return f"{repository(name)}/_uploads/{upload_id}"
+
+
+def upload_data(name: str, upload_id: str) -> str:
+    return f"{upload_dir(name, upload_id)}/data"
+
+
+def upload_started_at(name: str, upload_id: str) -> str:
+    return f"{upload_dir(name, upload_id)}/startedat"
+
+
+def referrers(name: str, subject: Digest) -> str:
+    return f"{APPLIANCE}/repositories/{name}/_referrers/{subject.algorithm}/{subject.hex}"
+
+
+def referrer_link(name: str, subject: Digest, referrer: Digest) -> str:
+    return f"{referrers(name, subject)}/{referrer.algorithm}/{referrer.hex}/link"
+
+
+def link_target(path_of_link_dir_child: str) -> Digest:
+    """`.../<alg>/<hex>` (a link's parent folder) back to its digest."""
+    algorithm, hexpart = path_of_link_dir_child.rstrip("/").split("/")[-2:]
+    return Digest(algorithm, hexpart)
