@@ -33,14 +33,16 @@ class PushedImage:
 
 class V2Client:
     def __init__(self, url: str, auth: tuple[str, str] | None = None, verify: Any = False) -> None:
+        """`verify` goes with each request: a session-wide value loses to REQUESTS_CA_BUNDLE."""
         self.url = url
         self.session = requests.Session()
         self.session.auth = auth
-        self.session.verify = verify
+        self.verify = verify
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         target = path if path.startswith("http") else self.url + path
-        return self.session.request(method, target, allow_redirects=False, timeout=30, **kwargs)
+        return self.session.request(method, target, allow_redirects=False, timeout=30,
+                                    verify=self.verify, **kwargs)
 
     def push_blob(self, name: str, data: bytes) -> str:
         """POST then PUT with the whole body, as the spec's monolithic upload."""
