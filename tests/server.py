@@ -54,6 +54,7 @@ class ApplianceServer:
         return self.workdir / "server.log"
 
     def start(self, timeout: float = 20.0) -> ApplianceServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         config_path = self.workdir / "config.yml"
         config_path.write_text(yaml.safe_dump(self.config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
