@@ -37,7 +37,8 @@ def build(
 ) -> Config:
     """Validate everything before raising, so the admin sees all problems at once.
     `problems` and `ignored` carry what the env overrides found."""
-    found, warnings = list(problems), []
+    found = list(problems)
+    warnings: list[str] = []
     root = Section("", tree, found)
     version = root.required("version")
     if version and version != "0.1":
@@ -123,7 +124,7 @@ def _http(http: Section) -> HTTPConfig:
     if net == "tcp" and not (port.isdigit() and int(port) < 65536):
         http.problem("addr", "must be host:port, like :5000 or 127.0.0.1:5000")
     host = http.string("host", "")
-    if host and not (urlsplit(host).scheme in ("http", "https") and urlsplit(host).netloc):
+    if host and not _is_url(host):
         http.problem("host", "must be a URL like https://registry.example.com:5000")
     config = HTTPConfig(addr=addr, net=net, host=host, secret=http.string("secret", ""),
                         relativeurls=http.boolean("relativeurls", False),
@@ -133,6 +134,14 @@ def _http(http: Section) -> HTTPConfig:
         return config
     return replace(config, headers=MappingProxyType(
         {name: headers.strings(name) for name in headers.keys()}))
+
+
+def _is_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _tls(tls: Section) -> TLSConfig | None:

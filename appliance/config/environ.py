@@ -15,7 +15,7 @@ PREFIX = "REGISTRY_"
 NOT_OVERRIDES = frozenset({"REGISTRY_CONFIGURATION_PATH"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Overrides:
     """What applying the environment found: bad values, and variables that set nothing."""
 
@@ -28,8 +28,8 @@ def apply_environ(tree: dict[object, object], environ: Mapping[str, str]) -> Ove
     comes before `REGISTRY_STORAGE_S3_BUCKET`. Path parts match existing keys whatever their
     case; new keys are lowercase. Values are YAML."""
     found = Overrides()
-    if isinstance(tree.get("storage"), str):  # `storage: filesystem` names the driver.
-        _select_driver(tree, str(tree["storage"]))
+    if isinstance(storage := tree.get("storage"), str):  # `storage: filesystem` names it.
+        _select_driver(tree, storage)
     for name in sorted(environ):
         if not name.startswith(PREFIX) or name in NOT_OVERRIDES:
             continue
@@ -39,11 +39,9 @@ def apply_environ(tree: dict[object, object], environ: Mapping[str, str]) -> Ove
         except yaml.YAMLError as error:
             found.problems.append(f"{name}: not valid YAML: {describe_yaml_error(error)}")
             continue
-        if "" in parts:
-            found.problems.append(f"{name}: not a config key")
-        elif parts == ["STORAGE"] and isinstance(value, str):
+        if parts == ["STORAGE"] and isinstance(value, str):
             _select_driver(tree, value)
-        elif not _set(tree, parts, value):
+        elif "" in parts or not _set(tree, parts, value):
             # Distribution skips these too; Kubernetes' REGISTRY_PORT_5000_TCP is one.
             found.ignored.append(name)
     return found

@@ -37,7 +37,7 @@ class StorageConfig:
     rootdirectory: str
     delete_enabled: bool = False
     readonly: bool = False
-    uploadpurging: UploadPurgingConfig = UploadPurgingConfig()
+    uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
     maxthreads: int = 100
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
+from fractions import Fraction
 
 import yaml
 
@@ -20,11 +22,16 @@ TextLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     if (kept := [r for r in resolvers if r[0] in _KEEP])
 }
+for _tag in ("bool", "int", "float", "timestamp", "binary"):  # explicit `!!int 5` is text too
+    TextLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", TextLoader.construct_scalar)
 
 
 def parse_yaml(text: str | bytes) -> object:
     """Parse one YAML document; raises `yaml.YAMLError`."""
-    return yaml.load(text, Loader=TextLoader)  # noqa: S506 - TextLoader is a SafeLoader
+    try:
+        return yaml.load(text, Loader=TextLoader)  # noqa: S506 - TextLoader is a SafeLoader
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
 
 
 def describe_yaml_error(error: yaml.YAMLError) -> str:
@@ -36,10 +43,10 @@ def describe_yaml_error(error: yaml.YAMLError) -> str:
 
 _TRUE, _FALSE = {"true", "yes", "y", "on"}, {"false", "no", "n", "off"}
 _INTEGER = re.compile(r"[+-]?\d+")
-_GO_DURATION = re.compile(r"(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
-                   "m": 60.0, "h": 3600.0}
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3,
+                   "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = rf"(\d+\.?\d*|\.\d+)({'|'.join(sorted(_DURATION_UNITS, key=len, reverse=True))})"
+_GO_DURATION = re.compile(f"(?:{_DURATION_PART})+")
 _SIZE = re.compile(r"(\d+\.?\d*)\s*([kmgt]i?b|b)?", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1} | {f"{p}b": 1000 ** (i + 1) for i, p in enumerate("kmgt")} | {
     f"{p}ib": 1024 ** (i + 1) for i, p in enumerate("kmgt")}
@@ -48,10 +55,14 @@ _SIZE_UNITS = {"b": 1} | {f"{p}b": 1000 ** (i + 1) for i, p in enumerate("kmgt")
 def parse_duration(text: str) -> float:
     """Seconds from a Go duration ("168h", "1h30m", "500ms") or a plain number of seconds."""
     if _INTEGER.fullmatch(text) and not text.startswith("-"):
-        return float(text)
-    if not _GO_DURATION.fullmatch(text):
+        seconds = float(text)
+    elif _GO_DURATION.fullmatch(text):
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in re.findall(_DURATION_PART, text))
+    else:
         raise ValueError(text)
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
+    if not math.isfinite(seconds):
+        raise ValueError(text)
+    return seconds
 
 
 def parse_size(text: str) -> int:
@@ -59,7 +70,7 @@ def parse_size(text: str) -> int:
     match = _SIZE.fullmatch(text.strip())
     if not match:
         raise ValueError(text)
-    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
+    return int(Fraction(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
 
 
 class Section:

@@ -317,7 +317,9 @@ def test_context_client_cas(certs: CertSet, tmp_path: Path) -> None:
         str(certs.server_cert), str(certs.server_key), client_cas=[str(certs.ca_cert)]
     )
     context = options.getContext()
-    with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
+    # TLS 1.3 rejects a missing client certificate after the client thinks the handshake is
+    # done, so under load the client may see the alert or only the closed connection.
+    with pytest.raises(OSError, match="CERTIFICATE_REQUIRED|EOF|reset|Broken pipe"):
         _round_trip(_twisted_options_server(context), _client(certs), "localhost")
     client = _client(certs)
     client.load_cert_chain(*_client_cert(certs, tmp_path))

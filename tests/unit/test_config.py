@@ -23,6 +23,7 @@ from appliance.config import (
 
 PATHS = DefaultPaths("/data", "/certs", "/nonexistent/htpasswd", "/run/admin.sock")
 MINIMAL = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/registry\n"
+WITH_AGE = MINIMAL + "  maintenance:\n    uploadpurging:\n      age: "
 
 # The sample from Distribution's docs (docs/content/about/deploying.md, config-example.yml).
 DISTRIBUTION_SAMPLE = """
@@ -126,27 +127,36 @@ def test_full_config(tmp_path: Path) -> None:
     assert config.appliance.autogenerate_certs and config.ignored == ()
 
 
+def test_explicit_tags_are_read_as_text(tmp_path: Path) -> None:
+    """Explicit YAML tags do not change how a key is read: the text is parsed by the field."""
+    config = load_text(tmp_path, MINIMAL.replace("0.1", "!!float 0.1")
+                       + "  delete: {enabled: !!bool true}\n"
+                       + "  maintenance: {uploadpurging: {age: !!int 60}}\n")
+    assert config.version == "0.1" and config.storage.delete_enabled
+    assert config.storage.uploadpurging.age == 60
+
+
 @pytest.mark.parametrize(("text", "seconds"), [
     ("168h", 604800), ("1h30m", 5400), ("10s", 10), ("500ms", 0.5), ("1.5h", 5400),
     ("3600", 3600), ("2m0.5s", 120.5),
 ])
 def test_durations(tmp_path: Path, text: str, seconds: float) -> None:
     """Go duration strings and plain numbers of seconds are accepted."""
-    config = load_text(tmp_path, MINIMAL + f"  maintenance:\n    uploadpurging:\n      age: {text}\n")
+    config = load_text(tmp_path, f"{WITH_AGE}{text}\n")
     assert config.storage.uploadpurging.age == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["10 parsecs", "-1h", "h", "1h-5m", "0", "[1h]"])
+@pytest.mark.parametrize("text", ["10 parsecs", "-1h", "h", "1h-5m", "0", "[1h]", "9" * 400 + "h", "9" * 400])
 def test_bad_durations_name_the_key(tmp_path: Path, text: str) -> None:
     """A bad or zero duration is a problem naming storage.maintenance.uploadpurging.age."""
-    found = problems(tmp_path, MINIMAL + f"  maintenance:\n    uploadpurging:\n      age: {text}\n")
+    found = problems(tmp_path, f"{WITH_AGE}{text}\n")
     assert len(found) == 1
     assert found[0].startswith("storage.maintenance.uploadpurging.age: must be ")
 
 
 @pytest.mark.parametrize(("text", "size"), [
     ("1048576", 1 << 20), ("512MiB", 512 << 20), ("10GiB", 10 << 30), ("2GB", 2 * 10**9),
-    ("1 KiB", 1024), ("100b", 100),
+    ("1 KiB", 1024), ("100b", 100), ("1.5KiB", 1536), ("9" * 400, int("9" * 400)),
 ])
 def test_sizes(tmp_path: Path, text: str, size: int) -> None:
     """Sizes are bytes or a number with a decimal or binary unit."""
@@ -176,14 +186,18 @@ def test_sizes(tmp_path: Path, text: str, size: int) -> None:
     (MINIMAL + "  delete: {enabled: maybe}", "storage.delete.enabled: must be true or false"),
     (MINIMAL + "  filesystem: {maxthreads: many}",
      "storage.filesystem.maxthreads: must be a whole number"),
-    (MINIMAL + "log: {level: loud}", "log.level: must be one of debug, info, warn, warning, error"),
+    (MINIMAL + "log: {level: loud}",
+     "log.level: must be one of debug, info, warn, warning, error"),
     (MINIMAL + "log: {fields: {a: {b: c}}}", "log.fields.a: must be a string"),
     (MINIMAL + "http: {headers: [X-A]}", "http.headers: must be a map"),
     (MINIMAL + "http: {headers: {X-A: [{b: c}]}}",
      "http.headers.X-A: must be a string or a list of strings"),
-    (MINIMAL + "http: {addr: localhost}", "http.addr: must be host:port, like :5000 or 127.0.0.1:5000"),
+    (MINIMAL + "http: {addr: localhost}",
+     "http.addr: must be host:port, like :5000 or 127.0.0.1:5000"),
     (MINIMAL + "http: {net: udp}", "http.net: must be one of tcp, unix"),
     (MINIMAL + "http: {host: registry.example.com}",
+     "http.host: must be a URL like https://registry.example.com:5000"),
+    (MINIMAL + "http: {host: 'http://[::1'}",
      "http.host: must be a URL like https://registry.example.com:5000"),
     (MINIMAL + "auth: {htpasswd: {path: /p}}", "auth.htpasswd.realm: required"),
     (MINIMAL + "auth: {htpasswd: {realm: r, path: /p}, token: {realm: r}}",
@@ -210,6 +224,8 @@ def test_unparseable_and_missing_files(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     for text, expected in [("version: [0.1\n", "not valid YAML: line 2 column 1: expected ',' or"),
                            ("- a\n- b\n", "must be a map of sections"),
+                           ("a: " + "[" * 100000, "not valid YAML: nested too deeply"),
+                           ("a: !custom x", "not valid YAML: line 1 column 4: could not determine"),
                            (b"version: \xff\xfe", "not valid YAML: ")]:
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
         with pytest.raises(ConfigError) as info:
@@ -265,8 +281,9 @@ def test_storage_named_by_string(tmp_path: Path) -> None:
 def test_env_into_a_scalar_is_ignored(tmp_path: Path) -> None:
     """Kubernetes' REGISTRY_PORT_* service variables are reported as ignored, not fatal."""
     config = load_text(tmp_path, MINIMAL, {"REGISTRY_PORT": "tcp://10.0.0.1:5000",
-                                           "REGISTRY_PORT_5000_TCP": "tcp://10.0.0.1:5000"})
-    assert config.ignored == ("REGISTRY_PORT_5000_TCP", "port")
+                                           "REGISTRY_PORT_5000_TCP": "tcp://10.0.0.1:5000",
+                                           "REGISTRY__HTTP": "x"})
+    assert config.ignored == ("REGISTRY_PORT_5000_TCP", "REGISTRY__HTTP", "port")
 
 
 def test_env_problems(tmp_path: Path) -> None:
@@ -354,9 +371,9 @@ def test_embedded_defaults_with_users(tmp_path: Path) -> None:
 
 
 def test_env_overrides_embedded_defaults(tmp_path: Path) -> None:
-    """Env overrides apply to the embedded defaults too, and paths follow the environ."""
-    environ = {"HOME": str(tmp_path), "REGISTRY_HTTP_ADDR": ":443", "REGISTRY_STORAGE": "inmemory"}
-    config = load(None, environ)
+    """Env overrides apply to the embedded defaults too."""
+    environ = {"REGISTRY_HTTP_ADDR": ":443", "REGISTRY_STORAGE": "inmemory"}
+    config = load(None, environ, paths=default_paths({"HOME": str(tmp_path)}, euid=1000))
     assert config.http.addr == ":443" and config.storage.driver == "inmemory"
     assert config.storage.delete_enabled
 
