@@ -48,7 +48,7 @@ def build(
         log=_log(root.section("log")),
         storage=_storage(root.section("storage"), warnings),
         http=_http(root.section("http")),
-        auth=_auth(root.section("auth"), warnings),
+        auth=_auth(root.section("auth")),
         appliance=_appliance(root.section("appliance"), paths),
         source=source,
     )
@@ -160,13 +160,14 @@ def _tls(tls: Section) -> TLSConfig | None:
     return TLSConfig(certificate, key, clientcas, minimum)
 
 
-def _auth(auth: Section, warnings: list[str]) -> AuthConfig:
+def _auth(auth: Section) -> AuthConfig:
     methods = auth.keys()
     if len(methods) > 1:
         auth.problem("", f"only one auth method may be configured, got {', '.join(methods)}")
     if methods and methods[0] != "htpasswd":
-        warnings.append(f"auth.{methods[0]} is not implemented yet: "
-                        "the registry runs WITHOUT authentication")
+        # Refuse rather than serve without the authentication the admin asked for.
+        auth.problem(methods[0], "not implemented yet; refusing to start without it "
+                                 "(use auth.htpasswd for now)")
     if "htpasswd" not in methods:
         return AuthConfig()
     htpasswd = auth.section("htpasswd")

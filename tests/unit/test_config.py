@@ -146,7 +146,9 @@ def test_durations(tmp_path: Path, text: str, seconds: float) -> None:
     assert config.storage.uploadpurging.age == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["10 parsecs", "-1h", "h", "1h-5m", "0", "[1h]", "9" * 400 + "h", "9" * 400])
+@pytest.mark.parametrize("text", [
+    "10 parsecs", "-1h", "h", "1h-5m", "0", "[1h]", "9" * 400 + "h", "9" * 400,
+])
 def test_bad_durations_name_the_key(tmp_path: Path, text: str) -> None:
     """A bad or zero duration is a problem naming storage.maintenance.uploadpurging.age."""
     found = problems(tmp_path, f"{WITH_AGE}{text}\n")
@@ -314,12 +316,13 @@ def test_ignored_keys_are_reported(tmp_path: Path) -> None:
                               "nonsense")
 
 
-def test_token_auth_is_ignored_with_a_warning(tmp_path: Path) -> None:
-    """auth.token is not implemented yet: it is listed and the admin is told auth is off."""
-    config = load_text(tmp_path, MINIMAL + "auth: {token: {realm: https://auth/token}}")
-    assert config.auth.htpasswd is None and config.ignored == ("auth.token",)
-    assert config.warnings == ("auth.token is not implemented yet: the registry runs WITHOUT "
-                               "authentication",)
+def test_token_auth_is_refused_until_implemented(tmp_path: Path) -> None:
+    """auth.token is not implemented yet: the config is refused rather than run without auth."""
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, MINIMAL + "auth: {token: {realm: https://auth/token}}")
+    assert caught.value.problems == (
+        "auth.token: not implemented yet; refusing to start without it (use auth.htpasswd for now)",
+    )
 
 
 def test_low_maxthreads_is_raised_with_a_warning(tmp_path: Path) -> None:
