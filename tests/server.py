@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ class ApplianceServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
-                requests.get(f"{self.url}/v2/", timeout=1, verify=False)
+                with warnings.catch_warnings():  # readiness only: no certificate to check yet
+                    warnings.simplefilter("ignore")
+                    requests.get(f"{self.url}/v2/", timeout=1, verify=False)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.1)

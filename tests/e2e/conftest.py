@@ -1,126 +1,26 @@
 """Fixtures for the end-to-end tests: a real dockerd, isolated skopeo/podman/buildah, a registry.
 
-The registry under test is pluggable.  ``E2E_REGISTRY`` names the factory in
-``REGISTRY_FACTORIES`` (default ``distribution``: CNCF Distribution 2.8.2, the reference).
-Every factory gets a :class:`RegistrySpec` and returns a context manager yielding a
-:class:`RunningRegistry`; the tests only use the RunningRegistry attributes.
+The registry under test is pluggable: ``E2E_REGISTRY`` names a factory in
+``registries.REGISTRY_FACTORIES`` (default ``appliance``; ``distribution`` is CNCF Distribution 2.8.2, the
+reference).  The appliance's factory goes there too; see registries.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from . import tools
-
-
-@dataclass(frozen=True)
-class RegistrySpec:
-    """What a registry factory must serve: TLS with these files, Basic auth from htpasswd."""
-
-    workdir: Path  # scratch directory for the server's config file and log
-    root: Path  # filesystem storage root (Distribution's ``rootdirectory``)
-    cert_path: Path  # PEM server certificate (SANs localhost, 127.0.0.1, ::1)
-    key_path: Path  # PEM private key of cert_path
-    ca_path: Path  # PEM CA that signed cert_path
-    htpasswd_path: Path  # bcrypt htpasswd file holding user
-    user: str
-    password: str
-
-
-@dataclass(frozen=True)
-class RunningRegistry:
-    """A registry serving HTTPS with Basic auth on loopback, as the tests see it."""
-
-    host_port: str  # e.g. "127.0.0.1:41234": the reference prefix for clients
-    url: str  # e.g. "https://127.0.0.1:41234"
-    ca_path: Path
-    user: str
-    password: str
-    root: Path  # filesystem data directory, in Distribution's on-disk layout
-    log_path: Path | None = None
-
-    @property
-    def creds(self) -> str:
-        """``user:password`` for ``--creds``/``--src-creds``/``--dest-creds``."""
-        return f"{self.user}:{self.password}"
-
-    def ref(self, repository: str, tag_or_digest: str = "latest") -> str:
-        """``host:port/repository:tag`` (or ``@digest`` when given a digest)."""
-        sep = "@" if tag_or_digest.startswith("sha256:") else ":"
-        return f"{self.host_port}/{repository}{sep}{tag_or_digest}"
-
-
-RegistryFactory = Callable[[RegistrySpec], AbstractContextManager[RunningRegistry]]
-"""A factory starts a registry for a spec, yields it running, and stops it on exit.
-
-It must listen on a free 127.0.0.1 port with TLS (spec.cert_path/key_path), require
-HTTP Basic auth against spec.htpasswd_path (401 with ``WWW-Authenticate: Basic realm=...``
-for anonymous requests), allow deletes, store data under spec.root, be ready (``GET /v2/``
-answers) before yielding, and stop every process it started, by PID, even on error.
-"""
-
-
-@contextlib.contextmanager
-def distribution_registry(spec: RegistrySpec) -> Iterator[RunningRegistry]:
-    """CNCF Distribution 2.8.2 (Debian ``docker-registry``) on the filesystem driver."""
-    server = tools.Distribution(
-        spec.workdir,
-        spec.root,
-        tls=(spec.cert_path, spec.key_path),
-        htpasswd=spec.htpasswd_path,
-        ca_path=spec.ca_path,
-    )
-    server.start()
-    try:
-        yield RunningRegistry(
-            host_port=server.host_port,
-            url=server.url,
-            ca_path=spec.ca_path,
-            user=spec.user,
-            password=spec.password,
-            root=spec.root,
-            log_path=server.log_path,
-        )
-    finally:
-        server.stop()
-
-
-# ---------------------------------------------------------------------------------------------
-# APPLIANCE FACTORY GOES HERE -- to be written with the server; not implemented yet.
-#
-#   @contextlib.contextmanager
-#   def appliance_registry(spec: RegistrySpec) -> Iterator[RunningRegistry]:
-#       """``registry-appliance serve CONFIG`` (``.venv/bin/registry-appliance``).
-#
-#       Writes CONFIG into spec.workdir: listen on 127.0.0.1:<tools.free_port()>, TLS from
-#       spec.cert_path/spec.key_path, htpasswd auth from spec.htpasswd_path, deletes enabled,
-#       filesystem storage rooted at spec.root (same layout as Distribution).  Starts it with
-#       tools.spawn() (log in spec.workdir), waits with tools.wait_for() until
-#       GET https://127.0.0.1:PORT/v2/ (verify=spec.ca_path) answers 401, yields
-#       RunningRegistry(host_port, url, spec.ca_path, spec.user, spec.password, spec.root,
-#       log_path), and finally tools.stop_process(proc).
-#       """
-#
-# then add it below as "appliance" and run:  E2E_REGISTRY=appliance pytest tests/e2e -m e2e
-# ---------------------------------------------------------------------------------------------
-
-REGISTRY_FACTORIES: dict[str, RegistryFactory] = {
-    "distribution": distribution_registry,
-}
+from .registries import REGISTRY_FACTORIES, RegistryFactory, RegistrySpec, RunningRegistry
 
 
 def _selected_factory() -> RegistryFactory:
-    name = os.environ.get("E2E_REGISTRY", "distribution")
+    name = os.environ.get("E2E_REGISTRY", "appliance")
     try:
         return REGISTRY_FACTORIES[name]
     except KeyError:
@@ -133,7 +33,9 @@ def _selected_factory() -> RegistryFactory:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Remember each phase's report on the item so fixtures can dump logs on failure."""
     report = yield
     setattr(item, f"e2e_report_{report.when}", report)
@@ -156,8 +58,12 @@ def _require(*commands: str) -> None:
 
 @pytest.fixture(scope="session")
 def e2e_tmp() -> Iterator[Path]:
-    """A short session directory under /tmp (unix socket paths must stay short)."""
-    path = Path(tempfile.mkdtemp(prefix="e2e-", dir="/tmp"))
+    """A short session directory under /tmp (unix socket paths must stay short).
+
+    Also removes scratch directories left behind by a killed earlier run.
+    """
+    tools.sweep_stale_scratch()
+    path = tools.scratch_dir("session")
     try:
         yield path
     finally:
@@ -165,8 +71,8 @@ def e2e_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def tls_files(e2e_tmp: Path) -> tools.CertPaths:
-    """A CA and a server certificate for localhost, 127.0.0.1 and ::1."""
+def tls_files(e2e_tmp: Path) -> tools.CertSet:
+    """A CA and a server certificate for localhost, 127.0.0.1 and ::1 (appliance init_certs)."""
     return tools.make_certs(e2e_tmp / "tls")
 
 
@@ -183,7 +89,7 @@ def credentials(e2e_tmp: Path) -> tuple[str, str, Path]:
 def registry(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    tls_files: tools.CertPaths,
+    tls_files: tools.CertSet,
     credentials: tuple[str, str, Path],
 ) -> Iterator[RunningRegistry]:
     """A fresh, empty registry under test (TLS + htpasswd) for one test."""
@@ -208,7 +114,7 @@ def registry(
 
 
 @pytest.fixture(scope="session")
-def dockerd() -> Iterator[tools.Dockerd]:
+def dockerd(e2e_tmp: Path) -> Iterator[tools.Dockerd]:
     """One real dockerd (vfs) for the whole session; it is slow to start."""
     _require(tools.DOCKERD, tools.DOCKER_CLI)
     daemon = tools.Dockerd()
@@ -236,8 +142,7 @@ def ctools(registry: RunningRegistry) -> Iterator[tools.ContainerTools]:
     """skopeo/podman/buildah with private vfs storage, config and auth, trusting the registry CA."""
     _require("skopeo", "podman", "buildah")
     # Short path under /tmp (not tmp_path): podman's runroot holds unix sockets and locks.
-    base = tempfile.mkdtemp(prefix="e2e-ct-", dir="/tmp")
-    env = tools.ContainerTools(base, registry.ca_path)
+    env = tools.ContainerTools(tools.scratch_dir("ct"), registry.ca_path)
     try:
         yield env
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import RunningRegistry
+from .registries import RunningRegistry
 from .tools import ContainerTools, DockerClient, build_image_archive
 
 pytestmark = pytest.mark.e2e
@@ -46,8 +46,10 @@ def skopeo_push_archive(
     ctools.skopeo(
         "copy",
         "--dest-tls-verify=true",
-        "--dest-cert-dir", str(ctools.cert_dir),
-        "--dest-creds", registry.creds,
+        "--dest-cert-dir",
+        str(ctools.cert_dir),
+        "--dest-creds",
+        registry.creds,
         f"docker-archive:{archive}",
         f"docker://{registry.ref(repo, tag)}",
     )
@@ -68,8 +70,10 @@ def skopeo_inspect(
         "inspect",
         *(["--raw"] if raw else []),
         "--tls-verify=true",
-        "--cert-dir", str(ctools.cert_dir),
-        "--creds", registry.creds,
+        "--cert-dir",
+        str(ctools.cert_dir),
+        "--creds",
+        registry.creds,
         f"docker://{ref}",
         check=check,
     )
@@ -78,8 +82,13 @@ def skopeo_inspect(
 def skopeo_list_tags(ctools: ContainerTools, registry: RunningRegistry, repo: str) -> list[str]:
     """The tags skopeo list-tags reports for repo."""
     out = ctools.skopeo(
-        "list-tags", "--tls-verify=true", "--cert-dir", str(ctools.cert_dir),
-        "--creds", registry.creds, f"docker://{registry.host_port}/{repo}",
+        "list-tags",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(ctools.cert_dir),
+        "--creds",
+        registry.creds,
+        f"docker://{registry.host_port}/{repo}",
     ).stdout
     return list(json.loads(out)["Tags"])
 
@@ -90,7 +99,7 @@ def skopeo_list_tags(ctools: ContainerTools, registry: RunningRegistry, repo: st
 def test_docker_login_refuses_wrong_password_and_accepts_right_one(
     registry: RunningRegistry, docker: DockerClient
 ) -> None:
-    """docker login fails with a wrong password and succeeds, storing the auth, with the right one."""
+    """docker login fails with a wrong password and succeeds (storing auth) with the right one."""
     bad = docker.login(registry.host_port, registry.user, "not-the-password", check=False)
     assert bad.returncode != 0, bad.stdout
     assert "unauthorized" in bad.stderr.lower() or "401" in bad.stderr, bad.stderr
@@ -160,8 +169,21 @@ def test_anonymous_pull_is_refused(
     )
     assert r.status_code == 200, r.text
 
+    # dockerd gets the 401, then retries over plain HTTP on the TLS port: "connection reset".
     anonymous = docker.run("pull", registry.ref("e2e/anonymous", "v1"), check=False)
     assert anonymous.returncode != 0, anonymous.stdout
+
+    # podman (empty auth file) reports the refusal itself.
+    refused = ctools.podman(
+        "pull",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(ctools.cert_dir),
+        registry.ref("e2e/anonymous", "v1"),
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "unauthorized" in refused.stderr.lower(), refused.stderr
 
 
 # ----------------------------------------------------------------------------- skopeo
@@ -176,16 +198,26 @@ def test_skopeo_copy_verifies_the_registry_certificate(
     dest = f"docker://{registry.ref('e2e/tls', 'v1')}"
 
     untrusted = ctools.skopeo(
-        "copy", "--dest-tls-verify=true", "--dest-creds", registry.creds,
-        f"docker-archive:{archive}", dest,
+        "copy",
+        "--dest-tls-verify=true",
+        "--dest-creds",
+        registry.creds,
+        f"docker-archive:{archive}",
+        dest,
         check=False,
     )
     assert untrusted.returncode != 0
     assert "x509" in untrusted.stderr, untrusted.stderr
 
     ctools.skopeo(
-        "copy", "--dest-tls-verify=true", "--dest-cert-dir", str(ctools.cert_dir),
-        "--dest-creds", registry.creds, f"docker-archive:{archive}", dest,
+        "copy",
+        "--dest-tls-verify=true",
+        "--dest-cert-dir",
+        str(ctools.cert_dir),
+        "--dest-creds",
+        registry.creds,
+        f"docker-archive:{archive}",
+        dest,
     )
 
 
@@ -213,8 +245,13 @@ def test_skopeo_inspect_list_tags_and_delete(
 
     # skopeo resolves the tag to its digest and deletes the manifest (and so the tag).
     ctools.skopeo(
-        "delete", "--tls-verify=true", "--cert-dir", str(ctools.cert_dir),
-        "--creds", registry.creds, f"docker://{registry.ref(repo, 'v1')}",
+        "delete",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(ctools.cert_dir),
+        "--creds",
+        registry.creds,
+        f"docker://{registry.ref(repo, 'v1')}",
     )
     assert skopeo_list_tags(ctools, registry, repo) == ["v2"]
     gone = skopeo_inspect(ctools, registry, registry.ref(repo, v1_digest), check=False)
@@ -240,9 +277,14 @@ def test_skopeo_copies_an_oci_layout_to_the_registry(
     )
 
     ctools.skopeo(
-        "copy", "--dest-tls-verify=true", "--dest-cert-dir", str(ctools.cert_dir),
-        "--dest-creds", registry.creds,
-        f"oci:{layout}:v1", f"docker://{registry.ref('e2e/oci', 'v1')}",
+        "copy",
+        "--dest-tls-verify=true",
+        "--dest-cert-dir",
+        str(ctools.cert_dir),
+        "--dest-creds",
+        registry.creds,
+        f"oci:{layout}:v1",
+        f"docker://{registry.ref('e2e/oci', 'v1')}",
     )
     info = json.loads(skopeo_inspect(ctools, registry, registry.ref("e2e/oci", "v1")).stdout)
     assert info["Digest"] == entry["digest"]
@@ -273,7 +315,9 @@ def test_pushed_data_uses_the_distribution_layout(
         hexdigest = blob.split(":", 1)[1]
         data = v2 / "blobs" / "sha256" / hexdigest[:2] / hexdigest / "data"
         assert hashlib.sha256(data.read_bytes()).hexdigest() == hexdigest
-    assert (repo / "_layers" / "sha256" / image_id.split(":", 1)[1] / "link").read_text() == image_id
+    assert (
+        repo / "_layers" / "sha256" / image_id.split(":", 1)[1] / "link"
+    ).read_text() == image_id
 
 
 # ----------------------------------------------------------------------------- podman
@@ -282,19 +326,38 @@ def test_pushed_data_uses_the_distribution_layout(
 def test_podman_push_then_pull_with_verified_tls(
     registry: RunningRegistry, ctools: ContainerTools, tmp_path: Path
 ) -> None:
-    """podman logs in, pushes and pulls back over verified TLS; the image ID survives."""
+    """podman needs the CA, then logs in, pushes and pulls back; the image ID survives."""
     archive = tmp_path / "image.tar"
     image_id = build_image_archive(archive, three_layers("podman"), "e2e-local/podman:built")
     ctools.podman("load", "--input", str(archive))
     local = "localhost/e2e-local/podman:built"
-    assert ctools.podman("image", "inspect", "--format", "{{.Id}}", local).stdout.strip() == (
-        image_id.split(":", 1)[1]
+    assert (
+        ctools.podman("image", "inspect", "--format", "{{.Id}}", local).stdout.strip()
+        == (image_id.split(":", 1)[1])
     )
+
+    untrusted = ctools.podman(
+        "login",
+        "--tls-verify=true",
+        "--username",
+        registry.user,
+        "--password-stdin",
+        registry.host_port,
+        stdin=registry.password,
+        check=False,
+    )
+    assert untrusted.returncode != 0
+    assert "x509" in untrusted.stderr, untrusted.stderr
 
     tls = ["--tls-verify=true", "--cert-dir", str(ctools.cert_dir)]
     ctools.podman(
-        "login", *tls, "--username", registry.user, "--password-stdin", registry.host_port,
-        input=registry.password,
+        "login",
+        *tls,
+        "--username",
+        registry.user,
+        "--password-stdin",
+        registry.host_port,
+        stdin=registry.password,
     )
     assert registry.host_port in json.loads(ctools.auth_file.read_text())["auths"]
 
@@ -329,35 +392,71 @@ def test_buildah_manifest_list_resolves_per_platform(
     ctools.buildah("manifest", "create", "localhost/e2e-multi:list")
     for arch in arches:
         ctools.buildah(
-            "manifest", "add", "localhost/e2e-multi:list",
+            "manifest",
+            "add",
+            "localhost/e2e-multi:list",
             f"containers-storage:localhost/e2e-multi:{arch}",
         )
     remote = registry.ref("e2e/multi", "v1")
     ctools.buildah(
-        "manifest", "push", "--all", "--tls-verify=true", "--cert-dir", str(ctools.cert_dir),
-        "--creds", registry.creds, "localhost/e2e-multi:list", f"docker://{remote}",
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(ctools.cert_dir),
+        "--creds",
+        registry.creds,
+        "localhost/e2e-multi:list",
+        f"docker://{remote}",
     )
 
-    index = json.loads(skopeo_inspect(ctools, registry, remote, raw=True).stdout)
+    raw_index = skopeo_inspect(ctools, registry, remote, raw=True).stdout.encode()
+    index = json.loads(raw_index)
+    assert index["mediaType"] in (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
     by_arch = {m["platform"]["architecture"]: m["digest"] for m in index["manifests"]}
     assert sorted(by_arch) == sorted(arches)
     assert len(set(by_arch.values())) == 2
 
+    # skopeo inspect reports the digest of the list itself; copy one platform out to see which
+    # manifest the registry serves for it.
     for arch in arches:
-        info = json.loads(
-            skopeo_inspect(
-                ctools, registry, remote,
-                global_flags=("--override-arch", arch, "--override-os", "linux"),
-            ).stdout
-        )
-        assert info["Digest"] == by_arch[arch]
+        platform = ("--override-arch", arch, "--override-os", "linux")
+        info = json.loads(skopeo_inspect(ctools, registry, remote, global_flags=platform).stdout)
         assert info["Architecture"] == arch
+        assert info["Digest"] == f"sha256:{hashlib.sha256(raw_index).hexdigest()}"
+        layout = tmp_path / f"pulled-{arch}"
+        ctools.skopeo(
+            *platform,
+            "copy",
+            "--src-tls-verify=true",
+            "--src-cert-dir",
+            str(ctools.cert_dir),
+            "--src-creds",
+            registry.creds,
+            f"docker://{remote}",
+            f"oci:{layout}:{arch}",
+        )
+        (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+        assert entry["digest"] == by_arch[arch]
 
     ctools.podman(
-        "pull", "--arch", "arm64", "--tls-verify=true", "--cert-dir", str(ctools.cert_dir),
-        "--creds", registry.creds, remote,
+        "pull",
+        "--arch",
+        "arm64",
+        "--tls-verify=true",
+        "--cert-dir",
+        str(ctools.cert_dir),
+        "--creds",
+        registry.creds,
+        remote,
     )
-    assert (
-        ctools.podman("image", "inspect", "--format", "{{.Architecture}}", remote).stdout.strip()
-        == "arm64"
-    )
+    pulled = json.loads(ctools.podman("image", "inspect", remote).stdout)[0]
+    assert pulled["Architecture"] == "arm64"
+    # podman records both the list digest and the instance digest it resolved to.
+    repo_digests = {d.rpartition("@")[2] for d in pulled["RepoDigests"]}
+    assert by_arch["arm64"] in repo_digests
+    assert by_arch["amd64"] not in repo_digests

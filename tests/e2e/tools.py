@@ -18,7 +18,9 @@ dockerd 20.10 (Debian ``docker.io``)
     sweeps anything left after a KILL.  The Debian CLI ``/usr/bin/docker`` (20.10) is used;
     ``/usr/local/bin/docker`` (28.x) also works (it negotiates API 1.41) but is not needed.
     dockerd treats every registry on 127.0.0.0/8 as insecure: no certificate check, falls back to
-    plain HTTP.  A pull refused with 401 shows in the CLI only as a failing exit code.
+    plain HTTP.  So an anonymous pull refused with 401 shows in the CLI as "read: connection
+    reset by peer" (the HTTP retry hits the TLS port); a wrong ``docker login`` password shows
+    "login attempt to https://HOST/v2/ failed with status: 401 Unauthorized".
 
 skopeo 1.9, podman 4.3, buildah 1.28 (Debian)
     All run as root with fully isolated state; no user namespaces, no runtime are needed for
@@ -28,7 +30,9 @@ skopeo 1.9, podman 4.3, buildah 1.28 (Debian)
       - ``CONTAINERS_CONF`` naming a containers.conf with ``network_config_dir``,
         ``cgroup_manager = "cgroupfs"``, ``events_logger = "file"``, ``tmp_dir``,
         ``volume_path`` under E: without it buildah/podman create ``/etc/containers/networks``;
-        podman gets ``--cgroup-manager cgroupfs --events-backend file --tmpdir E/tmp`` too;
+        podman also gets ``--cgroup-manager cgroupfs --events-backend file --tmpdir E/tmp/libpod
+        --network-config-dir E/networks``; buildah ``--registries-conf E/registries.conf``;
+        ``BUILDAH_ISOLATION=chroot`` is set though from-scratch/copy/commit run nothing;
       - ``CONTAINERS_REGISTRIES_CONF`` (podman, buildah; skopeo 1.9 ignores it),
         ``REGISTRY_AUTH_FILE`` (must exist for buildah), ``HOME``, ``XDG_RUNTIME_DIR``,
         ``DOCKER_CONFIG`` and ``TMPDIR`` under E so no credential or temp file from the host leaks
@@ -43,22 +47,28 @@ skopeo 1.9, podman 4.3, buildah 1.28 (Debian)
     Not isolatable: skopeo (as root) keeps its blob-info cache in
     ``/var/lib/containers/cache/blob-info-cache-v1.boltdb`` (c/image has no flag or variable for
     it); it is only a cache keyed by registry host:port and repository, harmless with random
-    ports.  The network-run dir ``/run/containers/networks`` may be created empty.
+    ports.  podman and buildah (as root) always create netavark's run dir
+    ``/run/containers/networks`` (hard-coded in 4.3; empty, harmless).
 
 Distribution 2.8.2
     ``/usr/bin/docker-registry serve CONFIG`` with REGISTRY_* and AWS_CA_BUNDLE removed from its
     environment (it reads REGISTRY_* as configuration overrides).  The configuration is written
     as JSON (a subset of YAML).  It starts in well under a second.
+
+Certificates come from the appliance's own ``appliance.tls.certs.init_certs`` (EC P-256; SANs
+localhost, 127.0.0.1, ::1 plus this host's names), so Go clients check what it generates.
+
+Cleanup: servers are started with PR_SET_PDEATHSIG (TERM when the test process dies, even by
+KILL) and stopped by PID (TERM, then KILL).  Scratch directories are /tmp/e2e-<kind>-XXXX,
+stamped with the owner PID; the next session deletes those whose owner is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import datetime
 import hashlib
 import io
-import ipaddress
 import json
 import os
 import shutil
@@ -74,19 +84,23 @@ from pathlib import Path
 
 import requests
 
+from appliance.tls.certs import CertSet, init_certs
+
 __all__ = [
-    "CertPaths",
+    "CertSet",
     "CommandFailed",
     "ContainerTools",
     "Distribution",
     "DockerClient",
-    "GiveUp",
     "Dockerd",
+    "GiveUp",
     "build_image_archive",
     "free_port",
     "make_certs",
     "run",
+    "scratch_dir",
     "stop_process",
+    "sweep_stale_scratch",
     "unmount_under",
     "wait_for",
     "write_htpasswd",
@@ -128,7 +142,7 @@ def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
-    input: str | None = None,
+    stdin: str | None = None,
     check: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     cwd: str | os.PathLike[str] | None = None,
@@ -139,7 +153,7 @@ def run(
         proc = subprocess.run(
             args,
             env=dict(env) if env is not None else None,
-            input=input,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -221,7 +235,7 @@ def wait_for(
     """Poll predicate until it returns a truthy value (returned) or raise TimeoutError.
 
     Exceptions raised by predicate count as "not yet" (the last one is chained on timeout),
-    except GiveUp, which propagates at once.
+    except GiveUp (and TypeError/NameError/AttributeError, i.e. bugs), which propagate at once.
     """
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
@@ -230,9 +244,9 @@ def wait_for(
             value = predicate()
             if value:
                 return value
-        except GiveUp:
-            raise
-        except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
+        except (GiveUp, TypeError, NameError, AttributeError):
+            raise  # a dead server, or a bug in the predicate: waiting will not help
+        except Exception as e:  # any failure means "not ready yet"
             last_exc = e
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}") from last_exc
@@ -274,13 +288,39 @@ def remove_tree(directory: str | os.PathLike[str]) -> None:
         run(["rm", "-rf", "--one-file-system", os.fspath(directory)], check=False)
 
 
+OWNER_FILE = ".e2e-owner-pid"
+SCRATCH_PREFIX = "e2e-"
+
+
+def scratch_dir(kind: str) -> Path:
+    """A new short directory /tmp/e2e-<kind>-XXXX stamped with this process's PID.
+
+    The stamp lets sweep_stale_scratch() remove directories left by a killed test run.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{kind}-", dir="/tmp"))
+    (path / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    return path
+
+
+def sweep_stale_scratch() -> list[Path]:
+    """Delete /tmp/e2e-* scratch directories whose owning test process is gone."""
+    removed = []
+    for path in Path("/tmp").glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            owner = int((path / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if not _pid_alive(owner):
+            remove_tree(path)
+            removed.append(path)
+    return removed
+
+
 def clean_env(drop_prefixes: Iterable[str] = (), drop: Iterable[str] = ()) -> dict[str, str]:
     """A copy of os.environ without the named variables and prefixes."""
     prefixes = tuple(drop_prefixes)
     names = set(drop)
-    return {
-        k: v for k, v in os.environ.items() if k not in names and not k.startswith(prefixes)
-    }
+    return {k: v for k, v in os.environ.items() if k not in names and not k.startswith(prefixes)}
 
 
 # --------------------------------------------------------------------------- dockerd
@@ -294,7 +334,7 @@ class Dockerd:
 
     def __init__(self, base_dir: str | os.PathLike[str] | None = None):
         # Unix socket paths must stay below 108 bytes: keep the directory short.
-        self.dir = Path(base_dir or tempfile.mkdtemp(prefix="e2e-dk-", dir="/tmp"))
+        self.dir = Path(base_dir) if base_dir else scratch_dir("dk")
         self.socket = self.dir / "docker.sock"
         self.host = f"unix://{self.socket}"
         self.log_path = self.dir / "dockerd.log"
@@ -390,15 +430,15 @@ class DockerClient:
         return env
 
     def run(
-        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 300
+        self, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        return run([DOCKER_CLI, *args], env=self.env(), input=input, check=check, timeout=timeout)
+        return run([DOCKER_CLI, *args], env=self.env(), stdin=stdin, check=check, timeout=timeout)
 
     def login(
         self, host_port: str, user: str, password: str, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         return self.run(
-            "login", "--username", user, "--password-stdin", host_port, input=password, check=check
+            "login", "--username", user, "--password-stdin", host_port, stdin=password, check=check
         )
 
     def image_id(self, ref: str) -> str:
@@ -451,8 +491,7 @@ def image_config(
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
         "history": [
-            {"created": FIXED_CREATED, "created_by": f"e2e layer {i}"}
-            for i in range(len(diff_ids))
+            {"created": FIXED_CREATED, "created_by": f"e2e layer {i}"} for i in range(len(diff_ids))
         ],
     }
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
@@ -505,94 +544,15 @@ def build_image_archive(
 # --------------------------------------------------------------------------- TLS and auth
 
 
-@dataclass(frozen=True)
-class CertPaths:
-    """PEM files of a test CA and a server certificate it signed."""
+def make_certs(directory: str | os.PathLike[str], days: int = 2) -> CertSet:
+    """A CA and a server certificate for localhost, 127.0.0.1 and ::1 in directory.
 
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
-
-
-def make_certs(
-    directory: str | os.PathLike[str],
-    hostnames: Sequence[str] = ("localhost",),
-    ips: Sequence[str] = ("127.0.0.1", "::1"),
-    days: int = 2,
-) -> CertPaths:
-    """Write ca.crt, server.crt and server.key (EC P-256) into directory; harness use only.
-
-    Stand-in until ``appliance.tls.certs.init_certs`` exists; the server certificate names
-    hostnames and ips as subjectAltNames and is valid for serverAuth.
+    Made by the appliance's own ``init_certs`` (ca.crt, ca.key, server.crt, server.key), so
+    the real clients here also check what ``registry-appliance init-certs`` generates.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    until = now + datetime.timedelta(days=days)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry-appliance e2e CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
+    return init_certs(
+        Path(directory), hostnames=["localhost"], ips=["127.0.0.1", "::1"], days=days, force=True
     )
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else "")])
-        )
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    paths = CertPaths(out / "ca.crt", out / "server.crt", out / "server.key")
-    paths.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.server_key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    paths.server_key.chmod(0o600)
-    return paths
 
 
 def write_htpasswd(path: str | os.PathLike[str], users: Mapping[str, str]) -> Path:
@@ -623,8 +583,15 @@ class ContainerTools:
         self.cert_dir = self.dir / "certs"
         self.auth_file = self.dir / "auth.json"
         self.policy = self.dir / "policy.json"
-        for d in (self.root, self.runroot, self.tmp, self.cert_dir, self.dir / "home",
-                  self.dir / "xdg-run", self.dir / "docker-config"):
+        for d in (
+            self.root,
+            self.runroot,
+            self.tmp,
+            self.cert_dir,
+            self.dir / "home",
+            self.dir / "xdg-run",
+            self.dir / "docker-config",
+        ):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir / "xdg-run", 0o700)
         if ca_path is not None:
@@ -667,9 +634,9 @@ class ContainerTools:
         return env
 
     def _run(
-        self, argv: list[str], check: bool, timeout: float, input: str | None = None
+        self, argv: list[str], check: bool, timeout: float, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return run(argv, env=self.env(), check=check, timeout=timeout, input=input, cwd=self.dir)
+        return run(argv, env=self.env(), check=check, timeout=timeout, stdin=stdin, cwd=self.dir)
 
     def skopeo(
         self, *args: str, check: bool = True, timeout: float = 300
@@ -679,35 +646,46 @@ class ContainerTools:
         return self._run(argv, check, timeout)
 
     def podman(
-        self, *args: str, check: bool = True, timeout: float = 300, input: str | None = None
+        self, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """podman GLOBAL-FLAGS ARGS with vfs storage under this directory."""
         argv = [
             "podman",
-            "--root", str(self.root),
-            "--runroot", str(self.runroot),
-            "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file",
-            "--tmpdir", str(self.tmp / "libpod"),
-            "--network-config-dir", str(self.dir / "networks"),
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--tmpdir",
+            str(self.tmp / "libpod"),
+            "--network-config-dir",
+            str(self.dir / "networks"),
             *args,
         ]
-        return self._run(argv, check, timeout, input)
+        return self._run(argv, check, timeout, stdin)
 
     def buildah(
-        self, *args: str, check: bool = True, timeout: float = 300, input: str | None = None
+        self, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """buildah GLOBAL-FLAGS ARGS with vfs storage under this directory."""
         argv = [
             "buildah",
-            "--root", str(self.root),
-            "--runroot", str(self.runroot),
-            "--storage-driver", "vfs",
-            "--registries-conf", str(self.dir / "registries.conf"),
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            "vfs",
+            "--registries-conf",
+            str(self.dir / "registries.conf"),
             *args,
         ]
-        return self._run(argv, check, timeout, input)
+        return self._run(argv, check, timeout, stdin)
 
     def cleanup(self) -> None:
         remove_tree(self.dir)
@@ -793,8 +771,9 @@ class Distribution:
             if self.port is None or attempt:
                 self.port = free_port(self.host)
             self.config_path.write_text(json.dumps(self.config(), indent=2) + "\n")
-            self.proc = spawn([DISTRIBUTION, "serve", self.config_path], env=env,
-                              log_path=self.log_path)
+            self.proc = spawn(
+                [DISTRIBUTION, "serve", self.config_path], env=env, log_path=self.log_path
+            )
             try:
                 wait_for(self._ready, timeout=timeout, what="docker-registry /v2/")
                 return self
