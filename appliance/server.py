@@ -87,6 +87,8 @@ def build_site(config: Config, reactor: Any) -> tuple[RegistrySite, ThreadPool]:
 
 
 def server_endpoint(config: Config, reactor: Any) -> Any:
+    if config.http.net == "unix":
+        return endpoints.UNIXServerEndpoint(reactor, config.http.addr)
     interface, port = split_addr(config.http.addr)
     if not interface:
         interface = "::" if _has_ipv6() else "0.0.0.0"
@@ -120,9 +122,9 @@ async def serve(config: Config, reactor: Any) -> None:
     port = await endpoint.listen(site)
     address = port.getHost()
     scheme = "https" if config.http.tls else "http"
-    log.info("registry-appliance listening on {scheme}://{host}:{port} (storage {driver} at {root}, pid {pid})",
-             scheme=scheme, host=address.host, port=address.port, driver="filesystem",
-             root=config.storage.rootdirectory, pid=os.getpid())
+    where = f"unix:{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{address.host}:{address.port}"
+    log.info("registry-appliance listening on {where} (storage {driver} at {root}, pid {pid})",
+             where=where, driver="filesystem", root=config.storage.rootdirectory, pid=os.getpid())
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)
     if config.http.tls is None:

@@ -16,7 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from twisted.logger import Logger
+
 from . import htpasswd
+
+log = Logger()
 
 _DUMMY_HASH = htpasswd.hash_password(os.urandom(16).hex())
 
@@ -79,10 +83,16 @@ class HtpasswdAuthenticator:
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def _reload_if_changed(self) -> None:
+        """Re-read a changed file; a broken one is reported once and the last good users kept."""
         stamp = htpasswd.FileStamp.of(self.path)
         if stamp == self._stamp:
             return
-        entries = htpasswd.read_entries(self.path)
+        try:
+            entries = htpasswd.read_entries(self.path)
+        except (htpasswd.HtpasswdError, OSError, UnicodeDecodeError) as error:
+            log.error("htpasswd file not reloaded, keeping the previous users: {error}", error=error)
+            self._stamp = stamp
+            return
         with self._lock:
             self._stamp, self._entries = stamp, entries
             self._verdicts.clear()
