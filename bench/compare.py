@@ -56,6 +56,13 @@ class Target:
         )
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
+    def bytes_written(self) -> int:
+        """Bytes this process caused to be written to storage (/proc/PID/io write_bytes)."""
+        for line in Path(f"/proc/{self.pid}/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+        raise RuntimeError("no write_bytes in /proc/PID/io")
+
 
 def push_blob(target: Target, repo: str, path: Path, digest: str) -> float:
     """Seconds for POST + one chunked PATCH of the whole file + PUT, as docker pushes a layer."""
@@ -121,7 +128,12 @@ def measure(targets: list[Target], blob: Path, args: argparse.Namespace) -> dict
             if target.auth:
                 continue
             digest = fresh_blob(blob, args.blob_mib * 1024 * 1024, round_number)
+            os.sync()
+            written = target.bytes_written()
             results[target.label].setdefault("push", []).append(size_mb / push_blob(target, "bench/blob", blob, digest))
+            os.sync()
+            amplification = (target.bytes_written() - written) / (args.blob_mib * 1024 * 1024)
+            results[target.label].setdefault("write_amplification", []).append(amplification)
             results[target.label].setdefault("pull", []).append(size_mb / pull_blob(target, "bench/blob", digest))
             results[target.label]["rss_after_push"] = target.rss_mib()[1]
     for target in targets:
@@ -164,6 +176,7 @@ ROWS = [
     ("get64", "manifest GET req/s, 64 clients", "ours", "distribution"),
     ("get1", "manifest GET req/s, 1 client, htpasswd", "ours+auth", "distribution+auth"),
     ("get64", "manifest GET req/s, 64 clients, htpasswd", "ours+auth", "distribution+auth"),
+    ("write_amplification", "bytes written to disk per pushed byte", "ours", "distribution"),
     ("rss_after_push", "peak RSS MiB after blob pushes", "ours", "distribution"),
     ("rss_end", "peak RSS MiB at the end, htpasswd", "ours+auth", "distribution+auth"),
 ]
