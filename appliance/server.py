@@ -9,6 +9,8 @@ from typing import Any
 
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Request
@@ -26,6 +28,7 @@ from appliance.storage.filesystem import FilesystemDriver
 from appliance.tls import ensure_server_certs, server_context_factory
 
 log = Logger()
+READONLY_REFRESH = 1.0
 
 
 def open_driver(config: Config) -> StorageDriver:
@@ -67,14 +70,24 @@ def base_url_factory(config: Config, scheme: str):
     return from_request
 
 
-def build_site(config: Config, reactor: Any) -> tuple[RegistrySite, ThreadPool]:
-    driver = open_driver(config)
+def open_registry(config: Config) -> Registry:
+    """The registry over the configured storage; `readonly.enabled: true` switches it on for all."""
     registry = Registry.open(
-        driver,
+        open_driver(config),
         delete_enabled=config.storage.delete_enabled,
-        readonly=config.storage.readonly,
         max_manifest_bytes=config.appliance.max_manifest_bytes,
+        gc_grace=config.appliance.gc_grace,
+        purge_age=config.storage.uploadpurging.age,
     )
+    if config.storage.readonly:
+        registry.readonly.set(True)
+    elif registry.readonly.refresh():
+        log.warn("the registry is read-only (switched on at runtime and kept in storage)")
+    return registry
+
+
+def build_site(config: Config, registry: Registry, reactor: Any) -> tuple[RegistrySite, ThreadPool]:
+    driver = registry.driver
     pool = ThreadPool(minthreads=2, maxthreads=max(4, min(config.storage.maxthreads, 64)), name="storage")
     htpasswd = config.auth.htpasswd
     authenticator = HtpasswdAuthenticator(htpasswd.path, htpasswd.realm) if htpasswd else None
@@ -113,12 +126,30 @@ def _has_ipv6() -> bool:
         return False
 
 
+def schedule_maintenance(config: Config, registry: Registry, pool: ThreadPool, reactor: Any) -> None:
+    """Re-read the read-only flag every second; purge old uploads every interval."""
+    def in_pool(function: Any, *args: Any) -> Deferred[Any]:
+        return deferToThreadPool(reactor, pool, function, *args).addErrback(
+            lambda failure: log.failure("background task failed", failure))
+
+    readonly = LoopingCall(in_pool, registry.readonly.refresh)
+    readonly.clock = reactor
+    readonly.start(READONLY_REFRESH, now=False)
+    purging = config.storage.uploadpurging
+    if purging.enabled:
+        purge = LoopingCall(in_pool, registry.maintenance.purge_uploads, purging.dryrun)
+        purge.clock = reactor
+        purge.start(purging.interval, now=False)
+
+
 async def serve(config: Config, reactor: Any) -> None:
     """Listen and serve until the reactor stops (SIGTERM/SIGINT)."""
     endpoint = server_endpoint(config, reactor)
-    site, pool = build_site(config, reactor)
+    registry = open_registry(config)
+    site, pool = build_site(config, registry, reactor)
     pool.start()
     reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
+    schedule_maintenance(config, registry, pool, reactor)
     port = await endpoint.listen(site)
     address = port.getHost()
     scheme = "https" if config.http.tls else "http"

@@ -176,9 +176,13 @@ def _auth(auth: Section) -> AuthConfig:
 
 def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
     certs, limits = appliance.section("certs"), appliance.section("limits")
+    admin, gc = appliance.section("admin"), appliance.section("gc")
     return ApplianceConfig(
         certs_dir=certs.string("dir", paths.certs_dir),
         autogenerate_certs=certs.boolean("autogenerate", False),
         max_body_bytes=limits.size("maxbodysize", ApplianceConfig.max_body_bytes),
         max_manifest_bytes=limits.size("maxmanifestsize", ApplianceConfig.max_manifest_bytes),
+        admin_socket=admin.string("socket", paths.admin_socket),
+        admin_users=admin.strings("users"),
+        gc_grace=gc.duration("grace", ApplianceConfig.gc_grace),
     )

@@ -79,6 +79,9 @@ class ApplianceConfig:
     autogenerate_certs: bool
     max_body_bytes: int = 0
     max_manifest_bytes: int = 4 * 1024 * 1024
+    admin_socket: str = ""
+    admin_users: tuple[str, ...] = ()
+    gc_grace: float = 3600.0
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def _tree(config: Config) -> dict[str, object]:
                       "autogenerate": config.appliance.autogenerate_certs},
             "limits": {"maxbodysize": config.appliance.max_body_bytes,
                        "maxmanifestsize": config.appliance.max_manifest_bytes},
+            "admin": {"socket": config.appliance.admin_socket, "users": list(config.appliance.admin_users)},
+            "gc": {"grace": _duration(config.appliance.gc_grace)},
         },
     }
 

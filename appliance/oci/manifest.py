@@ -77,11 +77,17 @@ class Manifest:
 
 
 def parse(body: bytes, content_type: str | None) -> Manifest:
-    """Validate `body` as pushed with `content_type`; raise InvalidManifest with the reason."""
+    """Validate `body` as pushed with `content_type`; raise InvalidManifest with the reason.
+
+    Deeply nested JSON (`[[[[...`) makes the decoder raise RecursionError: that is a bad
+    manifest, not a server error.
+    """
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidManifest(f"manifest is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidManifest("manifest is not valid JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise InvalidManifest("manifest must be a JSON object")
     if document.get("schemaVersion") != 2:
@@ -159,3 +165,14 @@ def _annotations(value: Any, where: str) -> dict[str, str] | None:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidManifest(f"{where}: must be a map of strings")
     return value
+
+
+def schema1_blobs(body: bytes) -> tuple[Digest, ...] | None:
+    """The layers of an old schema 1 manifest (registry:2 data may hold them), else None."""
+    try:
+        document = json.loads(body)
+        if document.get("schemaVersion") != 1:
+            return None
+        return tuple(Digest.parse(layer["blobSum"]) for layer in document["fsLayers"])
+    except (ValueError, RecursionError, AttributeError, KeyError, TypeError, InvalidDigest):
+        return None

@@ -12,6 +12,7 @@ from appliance.storage.driver import StorageDriver
 from .blobs import BlobStore
 from .catalog import Catalog
 from .errors import RegistryError
+from .maintenance import Maintenance
 from .manifests import ManifestStore
 from .readonly import ReadOnlyFlag
 from .uploads import Body, Uploads
@@ -27,6 +28,7 @@ class Registry:
     manifests: ManifestStore
     catalog: Catalog
     readonly: ReadOnlyFlag
+    maintenance: Maintenance
     delete_enabled: bool
 
     @classmethod
@@ -35,8 +37,9 @@ class Registry:
         driver: StorageDriver,
         *,
         delete_enabled: bool,
-        readonly: bool,
         max_manifest_bytes: int,
+        gc_grace: float = 3600.0,
+        purge_age: float = 168 * 3600.0,
     ) -> Registry:
         blobs = BlobStore(driver)
         return cls(
@@ -45,7 +48,8 @@ class Registry:
             uploads=Uploads(driver, blobs),
             manifests=ManifestStore(driver, blobs, max_manifest_bytes),
             catalog=Catalog(driver),
-            readonly=ReadOnlyFlag(readonly),
+            readonly=ReadOnlyFlag(driver),
+            maintenance=Maintenance(driver, blobs, gc_grace, purge_age),
             delete_enabled=delete_enabled,
         )
 

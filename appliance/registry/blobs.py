@@ -32,14 +32,28 @@ class BlobStore:
         try:
             info = self.driver.stat(paths.blob_data(digest))
         except PathNotFound:
-            raise RegistryError(
-                "BLOB_UNKNOWN", "blob unknown to registry", {"digest": str(digest)}
-            ) from None
+            if not self.restore(digest):
+                raise RegistryError(
+                    "BLOB_UNKNOWN", "blob unknown to registry", {"digest": str(digest)}
+                ) from None
+            info = self.driver.stat(paths.blob_data(digest))
         return BlobInfo(digest, info.size)
 
     def exists_global(self, digest: Digest) -> bool:
         try:
-            self.driver.stat(paths.blob_data(digest))
+            self.stat_global(digest)
+        except RegistryError:
+            return False
+        return True
+
+    def restore(self, digest: Digest) -> bool:
+        """Take a blob back from a garbage collector's trash; False if it is really gone.
+
+        A GC moves doomed blobs to its trash before it looks for manifests pushed meanwhile,
+        and deletes them only after. Whoever needs one first wins: the rename is atomic.
+        """
+        try:
+            self.driver.move(paths.trash(digest), paths.blob_data(digest))
         except PathNotFound:
             return False
         return True

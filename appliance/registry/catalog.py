@@ -1,4 +1,4 @@
-"""The catalog: every repository with at least one manifest folder, in lexical order."""
+"""Find repositories: folders under `repositories/` that hold a given `_` folder."""
 
 from __future__ import annotations
 
@@ -6,23 +6,35 @@ from appliance.storage import paths
 from appliance.storage.driver import PathNotFound, StorageDriver
 
 
+def repositories_holding(driver: StorageDriver, marker: str) -> list[str]:
+    """Names of repositories with a `marker` child (`_manifests`, `_layers`, `_uploads`), sorted.
+
+    Name components never start with `_`, so those folders are never mistaken for nested
+    repositories and are not descended into.
+    """
+    found: list[str] = []
+
+    def visit(path: str, prefix: str) -> None:
+        try:
+            children = driver.list(path)
+        except PathNotFound:
+            return
+        names = [child.rsplit("/", 1)[1] for child in children]
+        if marker in names:
+            found.append(prefix.rstrip("/"))
+        for child, name in zip(children, names, strict=True):
+            if not name.startswith("_") and not name.startswith("."):
+                visit(child, f"{prefix}{name}/")
+
+    visit(paths.REPOSITORIES, "")
+    return sorted(found)
+
+
 class Catalog:
+    """The catalog: every repository with a manifests folder, in lexical order."""
+
     def __init__(self, driver: StorageDriver) -> None:
         self.driver = driver
 
     def repositories(self) -> list[str]:
-        found: list[str] = []
-        self._collect(paths.REPOSITORIES, "", found)
-        return sorted(found)
-
-    def _collect(self, path: str, prefix: str, found: list[str]) -> None:
-        try:
-            children = self.driver.list(path)
-        except PathNotFound:
-            return
-        names = [child.rsplit("/", 1)[1] for child in children]
-        if "_manifests" in names:
-            found.append(prefix.rstrip("/"))
-        for child, name in zip(children, names, strict=True):
-            if not name.startswith("_") and self.driver.stat(child).is_dir:
-                self._collect(child, f"{prefix}{name}/", found)
+        return repositories_holding(self.driver, "_manifests")

@@ -69,7 +69,9 @@ class ManifestStore:
         try:
             body = self.driver.get_content(paths.blob_data(digest))
         except PathNotFound:
-            raise _unknown(reference) from None
+            if not self.blobs.restore(digest):
+                raise _unknown(reference) from None
+            body = self.driver.get_content(paths.blob_data(digest))
         return StoredManifest(digest, _stored_media_type(body), body)
 
     def put(self, name: str, reference: Digest | str, body: bytes, content_type: str | None) -> tuple[Digest, Manifest]:
@@ -89,7 +91,19 @@ class ManifestStore:
             raise RegistryError("MANIFEST_INVALID", str(error)) from None
         self._check_references(name, manifest)
         self.blobs.put_content(digest, body)
-        self.driver.put_content(paths.revision_link(name, digest), str(digest).encode())
+        revision = paths.revision_link(name, digest)
+        was_revision = self._is_revision(name, digest)
+        self.driver.put_content(revision, str(digest).encode())
+        # A garbage collector may have trashed something we checked above before our link was
+        # visible to its final rescan. Look again now that it is: what is trashed comes back,
+        # and what is really gone undoes this push instead of leaving a broken image.
+        try:
+            self.blobs.put_content(digest, body)
+            self._check_references(name, manifest)
+        except RegistryError:
+            if not was_revision:
+                self.driver.delete(revision.rsplit("/", 1)[0])
+            raise
         if manifest.subject is not None:
             link = paths.referrer_link(name, manifest.subject.digest, digest)
             self.driver.put_content(link, str(digest).encode())

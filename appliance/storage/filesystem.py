@@ -93,6 +93,19 @@ class FilesystemDriver:
             raise
         _fsync_directory(directory)
 
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        full = self._full(path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        try:
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         try:
             f = open(self._full(path), "rb")  # noqa: SIM115

@@ -11,6 +11,9 @@
     /appliance/                                           state Distribution never reads
         repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link
         http-secret
+        readonly                                           the runtime read-only flag (JSON)
+        gc/lock, gc/history.json, gc/progress.json
+        gc/trash/<alg>/<hex>                               blobs a running GC is about to delete
         spool/
 
 Repository name components cannot start with `_`, so `_layers` and friends never collide with
@@ -26,6 +29,12 @@ BLOBS = f"{V2}/blobs"
 REPOSITORIES = f"{V2}/repositories"
 APPLIANCE = "/appliance"
 HTTP_SECRET = f"{APPLIANCE}/http-secret"
+READONLY = f"{APPLIANCE}/readonly"
+GC = f"{APPLIANCE}/gc"
+GC_LOCK = f"{GC}/lock"
+GC_HISTORY = f"{GC}/history.json"
+GC_PROGRESS = f"{GC}/progress.json"
+TRASH = f"{GC}/trash"
 
 
 def blob_dir(digest: Digest) -> str:
@@ -36,12 +45,20 @@ def blob_data(digest: Digest) -> str:
     return f"{blob_dir(digest)}/data"
 
 
+def trash(digest: Digest) -> str:
+    return f"{TRASH}/{digest.algorithm}/{digest.hex}"
+
+
 def repository(name: str) -> str:
     return f"{REPOSITORIES}/{name}"
 
 
+def layers(name: str) -> str:
+    return f"{repository(name)}/_layers"
+
+
 def layer_link(name: str, digest: Digest) -> str:
-    return f"{repository(name)}/_layers/{digest.algorithm}/{digest.hex}/link"
+    return f"{layers(name)}/{digest.algorithm}/{digest.hex}/link"
 
 
 def revisions(name: str) -> str:
