@@ -142,6 +142,37 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_garbage_collect(args: argparse.Namespace) -> int:
+    """Distribution's offline command, kept for muscle memory; safe here while the server runs."""
+    from appliance.registry.blobs import BlobStore
+    from appliance.registry.gc import GarbageCollector, GCError
+    from appliance.registry.gclock import GCBusy
+    from appliance.server import open_driver
+
+    config = _load(args)
+    driver = open_driver(config)
+
+    def show(progress: object) -> None:
+        if args.verbose:
+            print(f"{progress.phase} {progress.done}/{progress.total}", file=sys.stderr)
+
+    collector = GarbageCollector(driver, BlobStore(driver), config.appliance.gc_grace, on_progress=show)
+    try:
+        result = collector.run(dry_run=args.dry_run, delete_untagged=args.delete_untagged)
+    except (GCBusy, GCError) as error:
+        raise CommandError(str(error)) from None
+    verb = "would remove" if args.dry_run else "removed"
+    for item in result.manifests:
+        print(f"{verb} manifest {item['repository']}@{item['digest']}")
+    for digest in result.blobs:
+        print(f"{verb} blob {digest}")
+    for name in result.repositories:
+        print(f"{verb} empty repository {name}")
+    print(f"{len(result.blobs)} blobs, {len(result.manifests)} manifests, {result.bytes_freed} bytes "
+          f"{'would be freed' if args.dry_run else 'freed'} in {result.finished - result.started:.1f}s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="registry-appliance", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
@@ -155,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     verbs.add_parser("version", help="print the version").set_defaults(run=cmd_version)
+
+    collect = verbs.add_parser("garbage-collect", help="GC straight on storage (safe while serving)")
+    with_config(collect)
+    collect.add_argument("-d", "--dry-run", action="store_true", help="only list what would go")
+    collect.add_argument("-m", "--delete-untagged", action="store_true", help="also remove untagged manifests")
+    collect.add_argument("-v", "--verbose", action="store_true", help="print progress")
+    collect.set_defaults(run=cmd_garbage_collect)
 
     config = verbs.add_parser("config", help="configuration tools").add_subparsers(dest="action", required=True)
     check = config.add_parser("check", help="validate and print the effective config, secrets redacted")
