@@ -1,0 +1,141 @@
+"""GC safety under load: pushes that reuse layers orphaned by deletes, while GC runs again and again.
+
+Clients push like docker (HEAD each layer, upload what is missing, PUT the manifest, and push
+again when the manifest is refused because a layer vanished meanwhile). Garbage collection runs
+in a loop, as a separate `garbage-collect` process, with a one-second grace period so that
+orphaned layers really are swept while being reused. Afterwards every image whose push got a
+201 (and was not deleted on purpose) must pull completely with matching digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.api.client import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, digest_of
+from tests.server import ApplianceServer, base_config
+
+pytestmark = pytest.mark.e2e
+
+CLIENTS = 4
+ROUNDS = 60
+LAYER_POOL = 40
+
+
+class Pusher:
+    def __init__(self, url: str, seed: int) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.random = random.Random(seed)
+        self.retries = 0
+
+    def push(self, name: str, tag: str, layers: list[bytes]) -> str:
+        config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [{"mediaType": DOCKER_LAYER, "digest": digest_of(b), "size": len(b)} for b in layers],
+        }).encode()
+        for _ in range(10):
+            for blob in (config, *layers):
+                self._ensure_blob(name, blob)
+            put = self.session.put(f"{self.url}/v2/{name}/manifests/{tag}", data=manifest,
+                                   headers={"Content-Type": DOCKER_MANIFEST}, timeout=60)
+            if put.status_code == 201:
+                return put.headers["Docker-Content-Digest"]
+            assert put.status_code == 400 and put.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN", put.text
+            self.retries += 1
+        raise AssertionError(f"push of {name}:{tag} kept failing")
+
+    def _ensure_blob(self, name: str, blob: bytes) -> None:
+        digest = digest_of(blob)
+        if self.session.head(f"{self.url}/v2/{name}/blobs/{digest}", timeout=60).status_code == 200:
+            return
+        start = self.session.post(f"{self.url}/v2/{name}/blobs/uploads/", timeout=60)
+        assert start.status_code == 202, start.text
+        done = self.session.put(start.headers["Location"], params={"digest": digest}, data=blob, timeout=60)
+        assert done.status_code == 201, done.text
+
+
+def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
+    """Every image pushed (201) during repeated GC runs pulls completely; report the figures."""
+    config = base_config(tmp_path)
+    config["appliance"] = {"gc": {"grace": "1s"}}
+    server = ApplianceServer(tmp_path / "server", config).start()
+    config_path = tmp_path / "server" / "config.yml"
+    pool = [os.urandom(random.randint(2_000, 40_000)) for _ in range(LAYER_POOL)]
+    kept: dict[tuple[str, str], tuple[str, list[bytes]]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    gc_runs: list[str] = []
+    pushers = [Pusher(server.url, seed) for seed in range(CLIENTS)]
+
+    def client(number: int) -> None:
+        pusher = pushers[number]
+        mine: list[tuple[str, str]] = []
+        for round_number in range(ROUNDS):
+            name = f"stress/repo{pusher.random.randrange(3)}"
+            tag = f"c{number}-r{round_number}"
+            layers = pusher.random.sample(pool, 3) + [os.urandom(500)]
+            digest = pusher.push(name, tag, layers)
+            with lock:
+                kept[(name, tag)] = (digest, layers)
+            mine.append((name, tag))
+            if len(mine) > 2 and pusher.random.random() < 0.5:
+                victim = mine.pop(pusher.random.randrange(len(mine)))
+                with lock:
+                    victim_digest, _ = kept.pop(victim)
+                gone = pusher.session.delete(f"{server.url}/v2/{victim[0]}/manifests/{victim_digest}", timeout=60)
+                assert gone.status_code in (202, 404), gone.text
+                with lock:  # the digest delete also removed any other tag on the same manifest
+                    for other in [k for k, v in kept.items() if v[0] == victim_digest and k[0] == victim[0]]:
+                        kept.pop(other)
+
+    def collector() -> None:
+        while not stop.is_set():
+            result = subprocess.run(
+                [sys.executable, "-m", "appliance.cli", "garbage-collect", "--delete-untagged", str(config_path)],
+                capture_output=True, text=True, timeout=300,
+            )
+            assert result.returncode == 0 or "already running" in result.stderr, result.stderr
+            gc_runs.append(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr)
+            time.sleep(0.2)
+
+    gc_thread = threading.Thread(target=collector)
+    gc_thread.start()
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        gc_thread.join()
+    broken = []
+    for (name, tag), (digest, layers) in kept.items():
+        got = requests.get(f"{server.url}/v2/{name}/manifests/{tag}", headers={"Accept": DOCKER_MANIFEST}, timeout=60)
+        if got.status_code != 200 or got.headers["Docker-Content-Digest"] != digest:
+            broken.append((name, tag, "manifest", got.status_code))
+            continue
+        for layer in layers:
+            blob = requests.get(f"{server.url}/v2/{name}/blobs/{digest_of(layer)}", timeout=60)
+            if blob.status_code != 200 or hashlib.sha256(blob.content).hexdigest() != digest_of(layer)[7:]:
+                broken.append((name, tag, digest_of(layer), blob.status_code))
+    server.stop()
+    swept = sum(int(line.split()[0]) for line in gc_runs if line.split()[:1] and line.split()[0].isdigit())
+    print(f"\nGC stress: {CLIENTS} clients x {ROUNDS} rounds = {CLIENTS * ROUNDS} pushes, "
+          f"{sum(p.retries for p in pushers)} pushes retried after a swept layer, {len(gc_runs)} GC runs "
+          f"sweeping {swept} blobs, {len(kept)} images checked, {len(broken)} broken")
+    assert len(gc_runs) >= 3
+    assert broken == []
