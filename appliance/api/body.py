@@ -63,3 +63,7 @@ class SpooledBody:
         if self.local_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.local_path)
+
+    def close(self) -> None:
+        """Twisted's `Request._cleanup` closes the content when the response is done: discard it."""
+        self.discard()

@@ -37,11 +37,15 @@ class RegistryResource(Resource):
         Deferred.fromCoroutine(self._handle(request))
         return NOT_DONE_YET
 
-    async def _handle(self, request: Request) -> None:
+    def set_common_headers(self, request: Request) -> None:
+        """The headers every response carries, errors included; `http.headers` come from config."""
         request.setHeader("Server", "registry-appliance")
         request.setHeader("Docker-Distribution-Api-Version", "registry/2.0")
         for name, values in self._headers.items():
             request.responseHeaders.setRawHeaders(name, list(values))
+
+    async def _handle(self, request: Request) -> None:
+        self.set_common_headers(request)
         try:
             path = request.path.decode("latin-1")
             if not path.startswith("/v2"):

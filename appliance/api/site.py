@@ -9,6 +9,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from .body import SpooledBody
+from .resource import RegistryResource
 
 access_log = Logger(namespace="registry.access")
 
@@ -19,10 +20,19 @@ class RegistryRequest(Request):
     def gotLength(self, length: int | None) -> None:
         site: RegistrySite = self.channel.site
         self.started = time.monotonic()
-        self.content = SpooledBody(site.spool_directory, length)
-        self.notifyFinish().addBoth(lambda _: self.content.discard())
+        # Bound to a local: `Request._cleanup` deletes `self.content` before notifying.
+        body = self.content = SpooledBody(site.spool_directory, length)
+        self.notifyFinish().addBoth(lambda _: body.discard())
         if length is not None and site.max_body_bytes and length > site.max_body_bytes:
             self.channel.forceAbortClient()
+
+    def _handleStar(self) -> None:
+        """Twisted answers `OPTIONS *` (and 405s other `*` requests) without calling the resource:
+        add the headers every response must carry."""
+        resource = self.site.resource
+        if isinstance(resource, RegistryResource):
+            resource.set_common_headers(self)
+        super()._handleStar()
 
     def handleContentChunk(self, data: bytes) -> None:
         site: RegistrySite = self.channel.site

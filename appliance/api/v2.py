@@ -60,15 +60,24 @@ def parse_digest(text: str | None) -> Digest:
 
 
 def paginate(items: list[str], request: Request, path: str) -> tuple[list[str], str | None]:
-    """Apply `n` and `last`; return the page and the `Link` header for the next one."""
+    """Apply `n` and `last`; return the page and the `Link` header for the next one.
+
+    `n` must be ASCII digits: `str.isdigit` also accepts "²" (which `int` refuses) and "٣".
+    Over 4300 digits `int` refuses too (CPython's int_max_str_digits): that is a bad `n`.
+    """
     last, n_text = _arg(request, "last"), _arg(request, "n")
     if last:
         items = [item for item in items if item > last]
     if n_text is None:
         return items, None
-    if not n_text.isdigit():
-        raise RegistryError("PAGINATION_NUMBER_INVALID", f"n must be a non-negative integer, not {n_text!r}")
-    n = int(n_text)
+    try:
+        if not (n_text.isascii() and n_text.isdigit()):
+            raise ValueError(n_text)
+        n = int(n_text)
+    except ValueError:
+        raise RegistryError(
+            "PAGINATION_NUMBER_INVALID", f"n must be a non-negative integer, not {n_text[:40]!r}"
+        ) from None
     page = items[:n]
     if len(items) <= n or not page:
         return page, None
@@ -243,14 +252,8 @@ class V2Api:
         blob = parse_digest(_arg(request, "digest"))
         body = request.content
         start = self._chunk_start(request, body.size) if body.size else None
-        await self._run(self._append_and_finish, name, upload_id, blob, body, start)
+        await self._run(self.registry.uploads.finish, name, upload_id, blob, body if body.size else None, start)
         self._blob_created(request, name, blob)
-
-    def _append_and_finish(self, name: str, upload_id: str, blob: Digest, body: Any, start: int | None) -> None:
-        uploads = self.registry.uploads
-        if body.size:
-            uploads.append(name, upload_id, body, start)
-        uploads.finish(name, upload_id, blob, None)
 
     async def upload_status(self, request: Request, name: str, upload_id: str) -> None:
         name, upload_id = self._upload_target(request, name, upload_id)

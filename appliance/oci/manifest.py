@@ -62,6 +62,16 @@ class Manifest:
     def is_index(self) -> bool:
         return self.media_type in mediatypes.INDEXES
 
+    @property
+    def kind(self) -> str:
+        """`index`, `image` (a runnable image config), or `artifact` (anything else: SBOMs,
+        signatures, Helm charts), as an operator would sort them."""
+        if self.is_index:
+            return "index"
+        if self.artifact_type or (self.config and self.config.media_type not in mediatypes.IMAGE_CONFIGS):
+            return "artifact"
+        return "image"
+
     def required_blobs(self) -> tuple[Descriptor, ...]:
         """Blobs that must exist in the repository; foreign layers live elsewhere."""
         blobs = (self.config,) if self.config else ()

@@ -29,3 +29,17 @@ def check_tag(tag: str) -> str:
     if not TAG.match(tag):
         raise InvalidTag(f"invalid tag {tag!r}")
     return tag
+
+
+def split_reference(text: str) -> tuple[str, str]:
+    """`name:tag` or `name@digest` -> (name, tag or digest); a bare `name` -> (name, "").
+
+    Names hold no colon, so only the last path component can carry the tag. The name and tag
+    are checked; a digest is returned as text for the caller to parse.
+    """
+    name, at, digest = text.partition("@")
+    if at:
+        return check_name(name), digest
+    head, slash, last = name.rpartition("/")
+    base, colon, tag = last.partition(":")
+    return check_name(head + slash + base), check_tag(tag) if colon else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -60,6 +61,16 @@ class Uploads:
         self.driver = driver
         self.blobs = blobs
         self._hashes: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, upload_id: str) -> threading.Lock:
+        """Serialise work on one upload in this process: two PATCHes at the same offset must not
+        both append. (Across instances, clients send one request per upload at a time.)"""
+        with self._locks_guard:
+            if len(self._locks) > _MAX_HASH_STATES:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(upload_id, threading.Lock())
 
     def start(self, name: str) -> str:
         upload_id = str(uuid.uuid4())
@@ -78,6 +89,10 @@ class Uploads:
 
     def append(self, name: str, upload_id: str, body: Body, start: int | None = None) -> int:
         """Add `body` at the end of the upload; `start`, when given, must be that end."""
+        with self._lock(upload_id):
+            return self._append(name, upload_id, body, start)
+
+    def _append(self, name: str, upload_id: str, body: Body, start: int | None) -> int:
         current = self.size(name, upload_id)
         if start is not None and start != current:
             raise RangeMismatch(current, start)
@@ -105,10 +120,17 @@ class Uploads:
             self._remember(upload_id, end, running)
         return end
 
-    def finish(self, name: str, upload_id: str, digest: Digest, body: Body | None) -> BlobInfo:
-        """Verify the digest, move the data into the blob store and link it into `name`."""
+    def finish(self, name: str, upload_id: str, digest: Digest, body: Body | None,
+               start: int | None = None) -> BlobInfo:
+        """Append a last chunk (if any), verify the digest, move the data into the blob store
+        and link it into `name`."""
+        with self._lock(upload_id):
+            return self._finish(name, upload_id, digest, body, start)
+
+    def _finish(self, name: str, upload_id: str, digest: Digest, body: Body | None,
+                start: int | None) -> BlobInfo:
         if body is not None:
-            self.append(name, upload_id, body)
+            self._append(name, upload_id, body, start)
         size = self.size(name, upload_id)
         actual = self._digest_of(name, upload_id, size, digest.algorithm)
         if actual != digest:
