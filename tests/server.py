@@ -54,8 +54,15 @@ class ApplianceServer:
     def log_path(self) -> Path:
         return self.workdir / "server.log"
 
+    @property
+    def admin_socket(self) -> str:
+        return self.config["appliance"]["admin"]["socket"]
+
     def start(self, timeout: float = 20.0) -> ApplianceServer:
+        """Start and wait for /v2/; the admin socket goes in `workdir` unless the config says."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        admin = self.config.setdefault("appliance", {}).setdefault("admin", {})
+        admin.setdefault("socket", str(self.workdir / "admin.sock"))
         config_path = self.workdir / "config.yml"
         config_path.write_text(yaml.safe_dump(self.config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}

@@ -30,6 +30,9 @@ STATUS = {
     "TOOMANYREQUESTS": 429,
     "UNAVAILABLE": 503,
     "UNKNOWN": 500,
+    # The admin API's own: a malformed request body, and work that is already running.
+    "BAD_REQUEST": 400,
+    "CONFLICT": 409,
 }
 
 

@@ -9,6 +9,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from .body import SpooledBody
+from .connections import Connections
 from .resource import RegistryResource
 
 access_log = Logger(namespace="registry.access")
@@ -23,6 +24,7 @@ class RegistryRequest(Request):
         # Bound to a local: `Request._cleanup` deletes `self.content` before notifying.
         body = self.content = SpooledBody(site.spool_directory, length)
         self.notifyFinish().addBoth(lambda _: body.discard())
+        site.connections.started(self)
         if length is not None and site.max_body_bytes and length > site.max_body_bytes:
             self.channel.forceAbortClient()
 
@@ -51,12 +53,17 @@ class RegistrySite(Site):
         self.displayTracebacks = False
         self.spool_directory = spool_directory
         self.max_body_bytes = max_body_bytes
+        self.connections = Connections()
+
+    def buildProtocol(self, addr: object) -> object:
+        """Each connection is tracked, so a graceful stop can wait for it to close."""
+        return self.connections.wrap(super().buildProtocol(addr))
 
     def log(self, request: RegistryRequest) -> None:
         started = getattr(request, "started", None)
         access_log.info(
             "{client} {user} {method} {uri} {status} {bytes_sent} {duration_ms:.1f}ms",
-            client=request.getClientAddress().host if request.getClientAddress() else "-",
+            client=getattr(request.getClientAddress(), "host", None) or "-",  # UNIX peers have none
             user=request.user_name,
             method=request.method.decode("latin-1"),
             uri=request.uri.decode("latin-1"),

@@ -101,14 +101,14 @@ class V2Api:
     # -- base, catalog, tags ------------------------------------------------------------
 
     async def base(self, request: Request) -> None:
-        _json(request, 200, {})
+        write_json(request, 200, {})
 
     async def catalog(self, request: Request) -> None:
         names = await self._run(self.registry.catalog.repositories)
         page, link = paginate(names, request, "/v2/_catalog")
         if link:
             request.setHeader("Link", link)
-        _json(request, 200, {"repositories": page})
+        write_json(request, 200, {"repositories": page})
 
     async def tags(self, request: Request, name: str) -> None:
         name = parse_name(name)
@@ -116,7 +116,7 @@ class V2Api:
         page, link = paginate(tags, request, f"/v2/{name}/tags/list")
         if link:
             request.setHeader("Link", link)
-        _json(request, 200, {"name": name, "tags": page})
+        write_json(request, 200, {"name": name, "tags": page})
 
     # -- manifests ----------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ class V2Api:
         if artifact_type:
             request.setHeader("OCI-Filters-Applied", "artifactType")
         index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": found}
-        _json(request, 200, index, content_type=mediatypes.OCI_INDEX)
+        write_json(request, 200, index, content_type=mediatypes.OCI_INDEX)
 
     # -- blobs --------------------------------------------------------------------------
 
@@ -312,7 +312,7 @@ class V2Api:
         request.setHeader("Content-Length", "0")
 
 
-def _json(request: Request, code: int, value: Any, content_type: str = JSON) -> None:
+def write_json(request: Request, code: int, value: Any, content_type: str = JSON) -> None:
     body = json.dumps(value).encode()
     request.setResponseCode(code)
     request.setHeader("Content-Type", content_type)

@@ -6,6 +6,7 @@ Appliance-only settings live under `appliance:`. Imports nothing else of ours.
 from __future__ import annotations
 
 from .defaults import DefaultPaths, default_paths
+from .environ import CONFIG_PATH_ENV
 from .errors import ConfigError
 from .loader import load
 from .model import (
@@ -22,6 +23,7 @@ from .model import (
 from .redact import redacted_yaml
 
 __all__ = [
+    "CONFIG_PATH_ENV",
     "ApplianceConfig",
     "AuthConfig",
     "Config",

@@ -52,6 +52,8 @@ def build(
         appliance=_appliance(root.section("appliance"), paths),
         source=source,
     )
+    if config.appliance.admin_users and config.auth.htpasswd is None:
+        root.problem("appliance.admin.users", "needs auth.htpasswd: admins log in with their htpasswd password")
     unread = list(root.unread())
     found += [f"{key}: unknown key" for key in unread if key.startswith("appliance.")]
     if found:
@@ -177,6 +179,7 @@ def _auth(auth: Section) -> AuthConfig:
 def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
     certs, limits = appliance.section("certs"), appliance.section("limits")
     admin, gc = appliance.section("admin"), appliance.section("gc")
+    shutdown = appliance.section("shutdown")
     return ApplianceConfig(
         certs_dir=certs.string("dir", paths.certs_dir),
         autogenerate_certs=certs.boolean("autogenerate", False),
@@ -185,4 +188,5 @@ def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
         admin_socket=admin.string("socket", paths.admin_socket),
         admin_users=admin.strings("users"),
         gc_grace=gc.duration("grace", ApplianceConfig.gc_grace),
+        shutdown_timeout=shutdown.duration("timeout", ApplianceConfig.shutdown_timeout),
     )

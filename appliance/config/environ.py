@@ -12,7 +12,8 @@ from .reader import describe_yaml_error, parse_yaml
 
 PREFIX = "REGISTRY_"
 # The config file's path, read by the CLI: not a config key.
-NOT_OVERRIDES = frozenset({"REGISTRY_CONFIGURATION_PATH"})
+CONFIG_PATH_ENV = "REGISTRY_CONFIGURATION_PATH"
+NOT_OVERRIDES = frozenset({CONFIG_PATH_ENV})
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class ApplianceConfig:
     admin_socket: str = ""
     admin_users: tuple[str, ...] = ()
     gc_grace: float = 3600.0
+    shutdown_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

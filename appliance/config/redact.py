@@ -48,6 +48,7 @@ def _tree(config: Config) -> dict[str, object]:
                        "maxmanifestsize": config.appliance.max_manifest_bytes},
             "admin": {"socket": config.appliance.admin_socket, "users": list(config.appliance.admin_users)},
             "gc": {"grace": _duration(config.appliance.gc_grace)},
+            "shutdown": {"timeout": _duration(config.appliance.shutdown_timeout)},
         },
     }
 

@@ -1,4 +1,4 @@
-"""The registry domain: blobs, uploads, manifests, tags, catalog. Knows nothing of HTTP.
+"""The registry domain: blobs, uploads, manifests, tags, catalog, upkeep. Knows nothing of HTTP.
 
 Every method here blocks on storage; the HTTP layer runs whole operations in a thread pool.
 """
@@ -11,11 +11,14 @@ from appliance.storage.driver import StorageDriver
 
 from .blobs import BlobStore
 from .catalog import Catalog
+from .copy import Copier
+from .details import Details
 from .errors import RegistryError
 from .maintenance import Maintenance
 from .manifests import ManifestStore
 from .readonly import ReadOnlyFlag
 from .uploads import Body, Uploads
+from .usage import Usage
 
 __all__ = ["Body", "Registry", "RegistryError"]
 
@@ -29,6 +32,9 @@ class Registry:
     catalog: Catalog
     readonly: ReadOnlyFlag
     maintenance: Maintenance
+    usage: Usage
+    details: Details
+    copier: Copier
     delete_enabled: bool
 
     @classmethod
@@ -42,14 +48,18 @@ class Registry:
         purge_age: float = 168 * 3600.0,
     ) -> Registry:
         blobs = BlobStore(driver)
+        manifests = ManifestStore(driver, blobs, max_manifest_bytes)
         return cls(
             driver=driver,
             blobs=blobs,
             uploads=Uploads(driver, blobs),
-            manifests=ManifestStore(driver, blobs, max_manifest_bytes),
+            manifests=manifests,
             catalog=Catalog(driver),
             readonly=ReadOnlyFlag(driver),
             maintenance=Maintenance(driver, blobs, gc_grace, purge_age),
+            usage=Usage(driver),
+            details=Details(driver, manifests),
+            copier=Copier(blobs, manifests),
             delete_enabled=delete_enabled,
         )
 
