@@ -2,8 +2,9 @@
 
 Clients push like docker (HEAD each layer, upload what is missing, PUT the manifest, and push
 again when the manifest is refused because a layer vanished meanwhile). Garbage collection runs
-in a loop, as a separate `garbage-collect` process, with a one-second grace period so that
-orphaned layers really are swept while being reused. Afterwards every image whose push got a
+in two loops at once, inside the server (admin API) and as a separate `garbage-collect` process
+(they take turns through the storage lock), with a one-second grace period so that orphaned
+layers really are swept while being reused. Afterwards every image whose push got a
 201 (and was not deleted on purpose) must pull completely with matching digests.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from appliance.admin.client import AdminClient
 from tests.api.client import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, digest_of
 from tests.server import ApplianceServer, base_config
 
@@ -77,7 +79,7 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
     kept: dict[tuple[str, str], tuple[str, list[bytes]]] = {}
     lock = threading.Lock()
     stop = threading.Event()
-    gc_runs: list[str] = []
+    gc_runs: list[tuple[str, int]] = []
     pushers = [Pusher(server.url, seed) for seed in range(CLIENTS)]
 
     def client(number: int) -> None:
@@ -101,18 +103,31 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
                     for other in [k for k, v in kept.items() if v[0] == victim_digest and k[0] == victim[0]]:
                         kept.pop(other)
 
-    def collector() -> None:
+    def separate_process() -> None:
         while not stop.is_set():
             result = subprocess.run(
                 [sys.executable, "-m", "appliance.cli", "garbage-collect", "--delete-untagged", str(config_path)],
                 capture_output=True, text=True, timeout=300,
             )
             assert result.returncode == 0 or "already running" in result.stderr, result.stderr
-            gc_runs.append(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr)
+            if result.returncode == 0:
+                gc_runs.append(("process", int(result.stdout.strip().splitlines()[-1].split()[0])))
             time.sleep(0.2)
 
-    gc_thread = threading.Thread(target=collector)
-    gc_thread.start()
+    def in_server() -> None:
+        admin = AdminClient(server.admin_socket)
+        while not stop.is_set():
+            admin.start_gc(dry_run=False, delete_untagged=True)
+            while admin.gc_status()["running"]:
+                time.sleep(0.1)
+            status = admin.gc_status()
+            if status["error"] is None:
+                gc_runs.append(("server", len(status["history"][0]["blobs"])))
+            time.sleep(0.2)
+
+    gc_threads = [threading.Thread(target=separate_process), threading.Thread(target=in_server)]
+    for gc_thread in gc_threads:
+        gc_thread.start()
     try:
         threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
         for thread in threads:
@@ -121,7 +136,8 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
             thread.join()
     finally:
         stop.set()
-        gc_thread.join()
+        for gc_thread in gc_threads:
+            gc_thread.join()
     broken = []
     for (name, tag), (digest, layers) in kept.items():
         got = requests.get(f"{server.url}/v2/{name}/manifests/{tag}", headers={"Accept": DOCKER_MANIFEST}, timeout=60)
@@ -133,9 +149,11 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
             if blob.status_code != 200 or hashlib.sha256(blob.content).hexdigest() != digest_of(layer)[7:]:
                 broken.append((name, tag, digest_of(layer), blob.status_code))
     server.stop()
-    swept = sum(int(line.split()[0]) for line in gc_runs if line.split()[:1] and line.split()[0].isdigit())
+    runs = {where: sum(1 for w, _ in gc_runs if w == where) for where in ("server", "process")}
+    swept = sum(count for _, count in gc_runs)
     print(f"\nGC stress: {CLIENTS} clients x {ROUNDS} rounds = {CLIENTS * ROUNDS} pushes, "
           f"{sum(p.retries for p in pushers)} pushes retried after a swept layer, {len(gc_runs)} GC runs "
-          f"sweeping {swept} blobs, {len(kept)} images checked, {len(broken)} broken")
-    assert len(gc_runs) >= 3
+          f"({runs['server']} in the server, {runs['process']} as a separate process) sweeping {swept} blobs, "
+          f"{len(kept)} images checked, {len(broken)} broken")
+    assert runs["server"] >= 3 and runs["process"] >= 2
     assert broken == []
