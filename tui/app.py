@@ -13,7 +13,7 @@ from .screens.gc import GCScreen
 from .screens.help import Help
 from .screens.repositories import RepositoriesScreen
 
-STATUS_EVERY = 5.0
+STATUS_EVERY = 15.0  # status walks all of storage; actions refresh it at once
 
 
 class RegistryApp(App[None]):

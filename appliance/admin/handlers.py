@@ -46,6 +46,7 @@ class AdminApi:
             "uptime_seconds": round(self._reactor.seconds() - self._started, 3),
             "read_only": self.registry.readonly.enabled,
             "storage_driver": self.registry.driver.name,
+            "free_bytes": await self.run(self.registry.driver.free_bytes),
             "totals": asdict(totals),
         }
 

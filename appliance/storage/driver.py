@@ -61,6 +61,9 @@ class StorageDriver(Protocol):
     def put_file(self, path: str, local_path: str) -> None:
         """Store a finished local file at `path`; the local file is consumed."""
         ...
+    def free_bytes(self) -> int | None:
+        """Space left for new data, when the backend can tell (object stores cannot)."""
+        ...
     def spool_directory(self) -> str | None:
         """A local folder where request bodies can be spooled so `put_file` is cheap."""
         ...

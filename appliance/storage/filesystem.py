@@ -184,6 +184,10 @@ class FilesystemDriver:
                 raise StorageError(f"cannot store {path}: {error.strerror}") from None
             shutil.move(local_path, full)
 
+    def free_bytes(self) -> int:
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
     def spool_directory(self) -> str:
         directory = self.root + SPOOL
         os.makedirs(directory, exist_ok=True)

@@ -117,6 +117,7 @@ class TagsScreen(Screen[None]):
             self.app.call_from_thread(self.app.notify, f"deleted {len(tags)} tag(s)")
         self.selected -= set(tags)
         self.load()
+        self.app.refresh_status()
 
     def action_delete_manifest(self) -> None:
         current = self._current()
@@ -140,6 +141,7 @@ class TagsScreen(Screen[None]):
             self.app.call_from_thread(self.app.notify, f"deleted {fmt.short_digest(digest)} and tags: "
                                       f"{', '.join(removed) or 'none'}")
         self.load()
+        self.app.refresh_status()
 
     def action_copy(self) -> None:
         current = self._current()
