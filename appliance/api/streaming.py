@@ -1,45 +1,67 @@
-"""Send a file-like object to a request with backpressure, in large chunks."""
+"""Send a blob to a client: reads in the storage thread pool, writes as fast as the client takes.
+
+Drivers' readers block (a local file, an S3 or Swift response body), so reads never run on
+the reactor. The next chunk is read while the current one is being sent, and sending pauses
+whenever the transport's buffer is full (push-producer backpressure), so memory stays at a
+few chunks per download whatever the blob's size.
+"""
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.web.server import Request
 from zope.interface import implementer
-from twisted.internet.interfaces import IPullProducer
 
 CHUNK = 256 * 1024
 
 
-@implementer(IPullProducer)
-class RangeSender:
-    """Writes `length` bytes from `source` when the transport asks for more (pull producer)."""
+@implementer(IPushProducer)
+class _Backpressure:
+    """Turns the transport's pause/resume calls into something a coroutine can await."""
 
-    def __init__(self, source: BinaryIO, length: int, request: Request) -> None:
-        self._source = source
-        self._remaining = length
-        self._request = request
-        self.done: Deferred[None] = Deferred()
-        request.registerProducer(self, False)
+    def __init__(self) -> None:
+        self.stopped = False
+        self._paused: Deferred[None] | None = None
+
+    def writable(self) -> Deferred[None]:
+        return self._paused if self._paused is not None else succeed(None)
+
+    def pauseProducing(self) -> None:
+        if self._paused is None:
+            self._paused = Deferred()
 
     def resumeProducing(self) -> None:
-        if self.done.called:
-            return
-        chunk = self._source.read(min(CHUNK, self._remaining)) if self._remaining else b""
-        if not chunk:
-            self._finish()
-            return
-        self._remaining -= len(chunk)
-        self._request.write(chunk)
+        paused, self._paused = self._paused, None
+        if paused is not None:
+            paused.callback(None)
 
     def stopProducing(self) -> None:
-        """The client went away."""
-        self._finish()
+        self.stopped = True
+        self.resumeProducing()
 
-    def _finish(self) -> None:
-        if self.done.called:
-            return
-        self._source.close()
-        self._request.unregisterProducer()
-        self.done.callback(None)
+
+async def send(source: BinaryIO, length: int, request: Request,
+               in_pool: Callable[..., Deferred[Any]]) -> None:
+    """Write `length` bytes of `source` to `request`; `in_pool` runs a call in the thread pool."""
+    flow = _Backpressure()
+    request.registerProducer(flow, True)
+    remaining = length
+    pending: Deferred[bytes] | None = in_pool(source.read, min(CHUNK, remaining))
+    try:
+        while pending is not None and not flow.stopped:
+            chunk, pending = await pending, None
+            if not chunk:
+                raise OSError(f"blob ended {remaining} bytes early")
+            remaining -= len(chunk)
+            if remaining > 0:
+                pending = in_pool(source.read, min(CHUNK, remaining))
+            request.write(chunk)
+            await flow.writable()
+    finally:
+        request.unregisterProducer()
+        closing = pending if pending is not None else succeed(b"")
+        closing.addBoth(lambda _: in_pool(source.close))

@@ -26,7 +26,7 @@ from appliance.registry.uploads import check_upload_id
 
 from . import routes
 from .ranges import Unsatisfiable, parse_content_range, parse_range
-from .streaming import RangeSender
+from . import streaming
 from .uploadstate import BadUploadState, UploadState, UploadStateSigner
 
 T = TypeVar("T")
@@ -203,7 +203,7 @@ class V2Api:
         if request.method == b"HEAD" or length == 0:
             return
         source, _ = await self._run(self.registry.blobs.open, name, blob, start)
-        await RangeSender(source, length, request).done
+        await streaming.send(source, length, request, self._run)
 
     async def delete_blob(self, request: Request, name: str, digest: str) -> None:
         name, blob = parse_name(name), parse_digest(digest)
