@@ -10,9 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from appliance import __version__
-from appliance.config import Config, ConfigError, default_paths, load, redacted_yaml
-
-CONFIG_ENV = "REGISTRY_CONFIGURATION_PATH"
+from appliance.admin.client import AdminError
+from appliance.cli_admin import add_admin_verbs
+from appliance.config import (
+    CONFIG_PATH_ENV,
+    Config,
+    ConfigError,
+    default_paths,
+    load,
+    redacted_yaml,
+)
 
 
 class CommandError(Exception):
@@ -20,7 +27,7 @@ class CommandError(Exception):
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
-    return args.config_option or args.config or os.environ.get(CONFIG_ENV) or None
+    return args.config_option or args.config or os.environ.get(CONFIG_PATH_ENV) or None
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -32,6 +39,9 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args)
+    from appliance import systemd
+
+    inherited = systemd.listen_fds()  # before Twisted's endpoints module takes them at import
     from twisted.internet.defer import Deferred
     from twisted.internet.task import react
 
@@ -43,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     async def main(reactor: object) -> None:
         try:
-            await serve(config, reactor)
+            await serve(config, reactor, inherited)
         except (TLSConfigError, OSError, ValueError) as error:
             print(f"registry-appliance: cannot start: {error}", file=sys.stderr)
             raise SystemExit(1) from None
@@ -222,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p, run in ((add, cmd_users_add), (remove, cmd_users_remove), (listing, cmd_users_list)):
         p.add_argument("--file", help=f"htpasswd file (default {default_paths().htpasswd_path})")
         p.set_defaults(run=run)
+    add_admin_verbs(verbs)
     return parser
 
 
@@ -229,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CommandError as error:
+    except (CommandError, AdminError) as error:
         print(f"registry-appliance: {error}", file=sys.stderr)
         return 1
     except ValueError as error:

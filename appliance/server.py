@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Request
 
+from appliance import lifecycle
+from appliance.activation import adopt_listening_socket
+from appliance.admin.handlers import AdminApi
+from appliance.admin.listen import listen_admin
+from appliance.admin.resource import AdminResource
 from appliance.api.resource import RegistryResource
 from appliance.api.site import RegistrySite
 from appliance.api.uploadstate import UploadStateSigner
@@ -25,7 +31,7 @@ from appliance.registry import Registry
 from appliance.storage import paths
 from appliance.storage.driver import PathNotFound, StorageDriver
 from appliance.storage.filesystem import FilesystemDriver
-from appliance.tls import ensure_server_certs, server_context_factory
+from appliance.tls import ReloadableServerTLS, ensure_server_certs
 
 log = Logger()
 READONLY_REFRESH = 1.0
@@ -86,33 +92,47 @@ def open_registry(config: Config) -> Registry:
     return registry
 
 
-def build_site(config: Config, registry: Registry, reactor: Any) -> tuple[RegistrySite, ThreadPool]:
-    driver = registry.driver
-    pool = ThreadPool(minthreads=2, maxthreads=max(4, min(config.storage.maxthreads, 64)), name="storage")
+def storage_pool(config: Config) -> ThreadPool:
+    return ThreadPool(minthreads=2, maxthreads=max(4, min(config.storage.maxthreads, 64)), name="storage")
+
+
+def open_authenticator(config: Config) -> HtpasswdAuthenticator | None:
     htpasswd = config.auth.htpasswd
-    authenticator = HtpasswdAuthenticator(htpasswd.path, htpasswd.realm) if htpasswd else None
+    return HtpasswdAuthenticator(htpasswd.path, htpasswd.realm) if htpasswd else None
+
+
+def build_site(config: Config, registry: Registry, pool: ThreadPool, reactor: Any, admin: AdminApi,
+               authenticator: HtpasswdAuthenticator | None) -> RegistrySite:
+    """The main port: `/v2/`, and `/admin/` for the htpasswd users in `appliance.admin.users`."""
+    driver = registry.driver
     scheme = "https" if config.http.tls else "http"
     api = V2Api(registry, pool, reactor, UploadStateSigner(http_secret(config, driver)),
                 base_url_factory(config, scheme))
-    resource = RegistryResource(api, authenticator, config.http.headers)
-    site = RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes)
-    return site, pool
+    admins = config.appliance.admin_users
+    mounted = AdminResource(admin, authenticator, admins) if authenticator and admins else None
+    resource = RegistryResource(api, authenticator, config.http.headers, mounted)
+    return RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes)
 
 
-def server_endpoint(config: Config, reactor: Any) -> Any:
+def server_tls(config: Config) -> ReloadableServerTLS | None:
+    """The listener's TLS (SIGHUP reloads it), checked now so bad files fail at startup."""
+    if config.http.tls is None:
+        return None
+    if config.appliance.autogenerate_certs and ensure_server_certs(Path(config.appliance.certs_dir)):
+        log.info("generated a CA and server certificate in {dir}", dir=config.appliance.certs_dir)
+    return ReloadableServerTLS(config.http.tls)
+
+
+def server_endpoint(config: Config, reactor: Any, tls: ReloadableServerTLS | None) -> Any:
     if config.http.net == "unix":
         return endpoints.UNIXServerEndpoint(reactor, config.http.addr)
     interface, port = split_addr(config.http.addr)
     if not interface:
         interface = "::" if _has_ipv6() else "0.0.0.0"
-    tls = config.http.tls
     if tls is None:
         return endpoints.TCP6ServerEndpoint(reactor, port, interface=interface) if ":" in interface \
             else endpoints.TCP4ServerEndpoint(reactor, port, interface=interface)
-    if config.appliance.autogenerate_certs and ensure_server_certs(Path(config.appliance.certs_dir)):
-        log.info("generated a CA and server certificate in {dir}", dir=config.appliance.certs_dir)
-    context = server_context_factory(tls.certificate, tls.key, tls.minimumtls, tls.clientcas)
-    return endpoints.SSL4ServerEndpoint(reactor, port, context, interface=interface)
+    return endpoints.SSL4ServerEndpoint(reactor, port, tls, interface=interface)
 
 
 def _has_ipv6() -> bool:
@@ -142,15 +162,25 @@ def schedule_maintenance(config: Config, registry: Registry, pool: ThreadPool, r
         purge.start(purging.interval, now=False)
 
 
-async def serve(config: Config, reactor: Any) -> None:
-    """Listen and serve until the reactor stops (SIGTERM/SIGINT)."""
-    endpoint = server_endpoint(config, reactor)
+async def serve(config: Config, reactor: Any, inherited: Sequence[int] = ()) -> None:
+    """Listen and serve until the reactor stops (SIGTERM/SIGINT).
+
+    `inherited`: sockets passed by systemd (`systemd.listen_fds()`), served instead of `http.addr`.
+    """
+    tls = server_tls(config)
+    endpoint = server_endpoint(config, reactor, tls)
     registry = open_registry(config)
-    site, pool = build_site(config, registry, reactor)
+    pool = storage_pool(config)
+    admin = AdminApi(registry, pool, reactor)
+    authenticator = open_authenticator(config)
+    site = build_site(config, registry, pool, reactor, admin, authenticator)
+    socket_path = config.appliance.admin_socket
+    if socket_path and listen_admin(reactor, socket_path, RegistrySite(AdminResource(admin), None, 0)):
+        log.info("admin API on unix:{path}", path=socket_path)
     pool.start()
     reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
     schedule_maintenance(config, registry, pool, reactor)
-    port = await endpoint.listen(site)
+    port = adopt_listening_socket(reactor, site, tls, inherited) or await endpoint.listen(site)
     address = port.getHost()
     scheme = "https" if config.http.tls else "http"
     where = f"unix:{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{address.host}:{address.port}"
@@ -160,6 +190,8 @@ async def serve(config: Config, reactor: Any) -> None:
         log.warn("{warning}", warning=warning)
     if config.http.tls is None:
         log.warn("http.tls is not configured: serving plain HTTP; docker will need insecure-registries")
+    reloader = lifecycle.Reloader(config, registry, authenticator, tls)
+    lifecycle.manage(reactor, port, site.connections, reloader, pool)
     stopped: Deferred[None] = Deferred()
     reactor.addSystemEventTrigger("before", "shutdown", lambda: stopped.callback(None) if not stopped.called else None)
     await stopped

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_apt python3-venv python3-pip docker.io skopeo podman buildah docker-registry \
-  apache2-utils openssl curl ca-certificates uidmap
+  apache2-utils openssl curl ca-certificates uidmap systemd binutils
 ensure_venv '.[test]'
 exec .venv/bin/pytest "$@"

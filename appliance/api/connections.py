@@ -7,7 +7,8 @@ reactor's own shutdown would cut them off, response bytes still unsent.
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred, TimeoutError, succeed
+from twisted.internet import defer
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IProtocol, IReactorTime
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
@@ -67,7 +68,7 @@ class Connections:
         closed.addTimeout(timeout, clock)
 
         def left(failure: Failure) -> int:
-            failure.trap(TimeoutError)
+            failure.trap(defer.TimeoutError)
             return len(self._requests)
 
         return closed.addCallbacks(lambda _: 0, left)

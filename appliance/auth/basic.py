@@ -78,6 +78,11 @@ class HtpasswdAuthenticator:
                 self._verdicts.clear()
         return verdict
 
+    def reload(self) -> None:
+        """Re-read the file even if it looks unchanged (SIGHUP), dropping remembered verdicts."""
+        self._stamp = None
+        self._reload_if_changed()
+
     def _fingerprint(self, user: str, password: str) -> bytes:
         message = user.encode() + b"\0" + password.encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()

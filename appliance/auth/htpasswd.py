@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 
@@ -37,11 +38,17 @@ def read_entries(path: str) -> dict[str, str]:
 
 
 def write_entries(path: str, entries: dict[str, str]) -> None:
-    """Atomic replace, mode 0600 from the first byte: the hashes are secrets too."""
+    """Atomic replace, mode 0600 from the first byte: the hashes are secrets too.
+
+    A replaced file keeps its group and mode, so a service that could read it (install.sh makes
+    it root:registry 0640) still can after root adds a user.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".htpasswd-")
     try:
+        with contextlib.suppress(FileNotFoundError):
+            _keep_access(fd, os.stat(path))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(f"{user}:{hashed}\n" for user, hashed in entries.items())
             f.flush()
@@ -51,6 +58,12 @@ def write_entries(path: str, entries: dict[str, str]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _keep_access(fd: int, old: os.stat_result) -> None:
+    with contextlib.suppress(PermissionError):  # only root or a member may give the group
+        os.fchown(fd, -1, old.st_gid)
+    os.fchmod(fd, stat.S_IMODE(old.st_mode))
 
 
 def check_user_name(user: str) -> str:

@@ -9,10 +9,12 @@ from appliance.tls.certs import (
     install_hints,
 )
 from appliance.tls.context import TLSConfigError, server_context_factory
+from appliance.tls.reloadable import ReloadableServerTLS
 
 __all__ = [
     "CertSet",
     "CertsExistError",
+    "ReloadableServerTLS",
     "TLSConfigError",
     "describe",
     "ensure_server_certs",

@@ -176,9 +176,13 @@ def _die_with_parent() -> None:
 
 
 def spawn(
-    argv: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str], log_path: Path
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running server with stdout+stderr going to log_path."""
+    """Start a long-running server with stdout+stderr going to log_path (and pass_fds open)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [os.fspath(a) for a in argv],
@@ -186,6 +190,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            pass_fds=tuple(pass_fds),
             preexec_fn=_die_with_parent,
         )
 
