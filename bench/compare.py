@@ -186,7 +186,8 @@ def table(results: dict[str, dict[str, float]]) -> str:
     lines = ["| measure | registry-appliance | Distribution 2.8.2 | ratio ours/Distribution |", "|---|---:|---:|---:|"]
     for key, title, ours, theirs in ROWS:
         a, b = results[ours][key], results[theirs][key]
-        lines.append(f"| {title} | {a:,.1f} | {b:,.1f} | {a / b:.2f} |")
+        ratio = f"{a / b:.2f}" if b else "n/a"
+        lines.append(f"| {title} | {a:,.1f} | {b:,.1f} | {ratio} |")
     return "\n".join(lines)
 
 
