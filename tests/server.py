@@ -80,9 +80,9 @@ class ApplianceServer:
             try:
                 with warnings.catch_warnings():  # readiness only: no certificate to check yet
                     warnings.simplefilter("ignore")
-                    requests.get(f"{self.url}/v2/", timeout=1, verify=False)
+                    requests.get(f"{self.url}/v2/", timeout=5, verify=False)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
