@@ -58,7 +58,7 @@ class ApplianceServer:
     def admin_socket(self) -> str:
         return self.config["appliance"]["admin"]["socket"]
 
-    def start(self, timeout: float = 20.0) -> ApplianceServer:
+    def start(self, timeout: float = 60.0) -> ApplianceServer:
         """Start and wait for /v2/; the admin socket goes in `workdir` unless the config says."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         admin = self.config.setdefault("appliance", {}).setdefault("admin", {})
