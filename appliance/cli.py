@@ -49,6 +49,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from appliance.server import serve
     from appliance.tls import TLSConfigError
 
+    workers = args.workers or len(os.sched_getaffinity(0))  # 0: one per CPU core
+    if workers < 1:
+        raise CommandError("--workers: must be 0 (one per CPU core) or more")
+    if args.listen_fd is not None:  # a worker of `serve --workers N` (appliance/workers.py)
+        from appliance.workers import worker_config
+
+        config, inherited = worker_config(config, args.worker_index), [args.listen_fd]
+    elif workers > 1:
+        return _supervise(config, args, workers, inherited)
     start_logging(config.log.level, config.log.formatter, config.log.fields)
 
     async def main(reactor: object) -> None:
@@ -60,6 +69,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     react(lambda reactor: Deferred.fromCoroutine(main(reactor)))
     return 0
+
+
+def _supervise(config: Config, args: argparse.Namespace, workers: int, inherited: list[int]) -> int:
+    """`serve --workers N` with N > 1: bind once, run N workers on the socket, watch them."""
+    import socket
+
+    from appliance.logs import start_logging
+    from appliance.server import server_tls
+    from appliance.tls import TLSConfigError
+    from appliance.workers import Supervisor, bind_listening_socket, worker_command
+
+    start_logging(config.log.level, config.log.formatter, config.log.fields)
+    try:
+        server_tls(config)  # check (and autogenerate) certificates once, not in N workers at once
+        if inherited:
+            listening = socket.socket(fileno=inherited[0])
+        else:
+            listening = bind_listening_socket(config)
+    except (TLSConfigError, OSError, ValueError) as error:
+        print(f"registry-appliance: cannot start: {error}", file=sys.stderr)
+        return 1
+    path = _config_path(args)
+    command = worker_command(["--config", path] if path else [])
+    return Supervisor(config, workers, listening, command).run()
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -82,6 +115,8 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
     from appliance.tls import CertsExistError, init_certs, install_hints
 
     directory = Path(args.dir or default_paths().certs_dir)
+    if args.token_key:
+        return _init_token_key(directory, args)
     try:
         made = init_certs(directory, args.hostname, args.ip, args.days, args.force)
     except (CertsExistError, ValueError) as error:
@@ -92,6 +127,19 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
     print("\nOn each docker (or podman/skopeo) host, install the CA for the name you use:")
     for line in install_hints([*made.dns_names, *made.ip_addresses], args.port, made.ca_cert):
         print(f"  {line}")
+    return 0
+
+
+def _init_token_key(directory: Path, args: argparse.Namespace) -> int:
+    from appliance.tls import CertsExistError
+    from appliance.tls.tokenkey import init_token_key
+
+    try:
+        made = init_token_key(directory, max(args.days, 3650), args.force)
+    except (CertsExistError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    print(f"Wrote {made.key} (token signing key) and {made.cert} (its certificate).")
+    print(f"Trust it with auth.token.rootcertbundle: {made.cert}")
     return 0
 
 
@@ -193,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verbs.add_parser("serve", help="run the registry")
     with_config(serve)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes sharing the port (default 1; 0: one per CPU core)")
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # set for workers
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(run=cmd_serve)
 
     verbs.add_parser("version", help="print the version").set_defaults(run=cmd_version)
@@ -217,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--days", type=int, default=825)
     init.add_argument("--port", type=int, default=5000, help="port shown in the install hints")
     init.add_argument("--force", action="store_true", help="overwrite existing certificates")
+    init.add_argument("--token-key", action="store_true",
+                      help="write only the token server's signing key (token.key, token.crt)")
     init.set_defaults(run=cmd_certs_init)
     show = certs.add_parser("show", help="print subject, names and expiry")
     show.add_argument("--dir")

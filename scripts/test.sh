@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_apt python3-venv python3-pip docker.io skopeo podman buildah docker-registry \
-  apache2-utils openssl curl ca-certificates uidmap systemd binutils
+  apache2-utils openssl curl ca-certificates uidmap systemd binutils \
+  etcd-server etcd-client nginx \
+  swift swift-proxy swift-object swift-container swift-account memcached
 ensure_venv '.[test]'
 exec .venv/bin/pytest "$@"

@@ -32,6 +32,7 @@ class ApplianceServer:
     workdir: Path
     config: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # after `serve CONFIG`, e.g. ["--workers", "3"]
     process: subprocess.Popen | None = None
 
     @property
@@ -68,7 +69,7 @@ class ApplianceServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         env.update(self.env)
         self.process = subprocess.Popen(
-            [*EXECUTABLE, "serve", str(config_path)],
+            [*EXECUTABLE, "serve", str(config_path), *self.args],
             stdout=open(self.log_path, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
             env=env,
@@ -81,11 +82,23 @@ class ApplianceServer:
                 with warnings.catch_warnings():  # readiness only: no certificate to check yet
                     warnings.simplefilter("ignore")
                     requests.get(f"{self.url}/v2/", timeout=5, verify=False)
-                return self
+                if self._admin_answers():  # with several workers, worker 0 owns it
+                    return self
+                time.sleep(0.1)
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
+
+    def _admin_answers(self) -> bool:
+        if not self.admin_socket:
+            return True
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(self.admin_socket)
+            except OSError:
+                return False
+        return True
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

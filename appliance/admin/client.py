@@ -112,6 +112,10 @@ class AdminClient:
             body["age"] = age
         return self.request("POST", routes.PURGE, body)
 
+    def notifications(self) -> dict[str, Any]:
+        """Each webhook endpoint's queue and delivery state."""
+        return self.request("GET", routes.NOTIFICATIONS)
+
     def last_purge(self) -> dict[str, Any] | None:
         return self.request("GET", routes.PURGE)["last"]
 

@@ -30,6 +30,8 @@ Reply = tuple[int, Any]
 
 
 class AdminApi:
+    notifier: Any = None  # an `appliance.notify.Notifier`, set by the server when configured
+
     def __init__(self, registry: Registry, pool: ThreadPool, reactor: Any) -> None:
         self.registry = registry
         self._pool = pool
@@ -127,6 +129,11 @@ class AdminApi:
         dry_run, age = _flag(body, "dry_run", False), _seconds(body, "age")
         result = await self.run(self.registry.maintenance.purge_uploads, dry_run, age)
         return 200, result.to_json()
+
+    async def notifications(self, body: Body) -> Reply:
+        if self.notifier is None:
+            return 200, {"mediatype": None, "endpoints": []}
+        return 200, self.notifier.status()
 
     async def last_purge(self, body: Body) -> Reply:
         last = self.registry.maintenance.last_purge

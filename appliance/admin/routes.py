@@ -16,6 +16,7 @@ COPY = f"{PREFIX}/copy"
 READONLY = f"{PREFIX}/readonly"
 GC = f"{PREFIX}/gc"
 PURGE = f"{PREFIX}/uploads/purge"
+NOTIFICATIONS = f"{PREFIX}/notifications"
 
 _REPOSITORY = rf"{REPOSITORIES}/(?P<name>[^?#]+?)"
 _SEGMENT = r"[^/]+"
@@ -36,6 +37,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", GC, "start_gc"),
         ("GET", PURGE, "last_purge"),
         ("POST", PURGE, "purge_uploads"),
+        ("GET", NOTIFICATIONS, "notifications"),
     )
 )
 

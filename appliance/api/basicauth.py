@@ -5,6 +5,7 @@ Shared by the v2 API and the admin API on the main port, so both check passwords
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,9 +27,26 @@ async def proven_user(
         return None
     user, password = credentials
     verdict = authenticator.cached_verdict(user, password)
+    if verdict:
+        return user
+    address = client_address(request)
+    wait = authenticator.limiter.retry_after(user, address)
+    if wait is not None:
+        seconds = math.ceil(wait)
+        request.setHeader("Retry-After", str(seconds))
+        raise RegistryError("TOOMANYREQUESTS", f"too many failed logins for {user!r} or from "
+                                               f"{address}; try again in {seconds} s")
     if verdict is None:
         verdict = await run(authenticator.check, user, password)
+    if not verdict:
+        authenticator.limiter.failed(user, address)
     return user if verdict else None
+
+
+def client_address(request: Request) -> str:
+    """The peer's IP address (`unix` on a UNIX socket), which failed logins are counted by."""
+    peer = request.getClientAddress()
+    return str(getattr(peer, "host", "unix"))
 
 
 def unauthorized(authenticator: HtpasswdAuthenticator, request: Request) -> RegistryError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -17,6 +18,7 @@ access_log = Logger(namespace="registry.access")
 
 class RegistryRequest(Request):
     user_name = "-"
+    route_name = "unknown"  # the handler's name, for metrics: bounded, unlike paths
 
     def gotLength(self, length: int | None) -> None:
         site: RegistrySite = self.channel.site
@@ -47,8 +49,11 @@ class RegistryRequest(Request):
 class RegistrySite(Site):
     requestFactory = RegistryRequest
 
-    def __init__(self, resource: Resource, spool_directory: str | None, max_body_bytes: int) -> None:
+    def __init__(self, resource: Resource, spool_directory: str | None, max_body_bytes: int,
+                 metrics: Any = None) -> None:
+        """`metrics`: an `appliance.metrics.Metrics` that counts every request, or None."""
         super().__init__(resource)
+        self.metrics = metrics
         self.noisy = False
         self.displayTracebacks = False
         self.spool_directory = spool_directory
@@ -61,6 +66,12 @@ class RegistrySite(Site):
 
     def log(self, request: RegistryRequest) -> None:
         started = getattr(request, "started", None)
+        if self.metrics is not None:
+            content = getattr(request, "content", None)
+            self.metrics.observe_request(
+                request.method.decode("latin-1"), request.route_name, request.code,
+                time.monotonic() - started if started else 0.0,
+                getattr(content, "size", 0) or 0, request.sentLength)
         access_log.info(
             "{client} {user} {method} {uri} {status} {bytes_sent} {duration_ms:.1f}ms",
             client=getattr(request.getClientAddress(), "host", None) or "-",  # UNIX peers have none

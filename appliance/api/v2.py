@@ -8,6 +8,7 @@ the resource in `resource.py`.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
@@ -17,8 +18,11 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Request
 
+from appliance.notify.events import BLOB_MEDIA_TYPE, RequestInfo
 from appliance.oci import mediatypes
 from appliance.oci.digest import Digest, InvalidDigest
+from appliance.oci.manifest import InvalidManifest
+from appliance.oci.manifest import parse as parse_manifest
 from appliance.oci.reference import InvalidName, check_name
 from appliance.registry import Registry, RegistryError
 from appliance.registry.manifests import ManifestTooLarge, StoredManifest, parse_reference
@@ -85,6 +89,9 @@ def paginate(items: list[str], request: Request, path: str) -> tuple[list[str], 
 
 
 class V2Api:
+    notifier: Any = None  # an `appliance.notify.Notifier`, set by the server when configured
+    proxy: Any = None  # an `appliance.proxy.Proxy` (pull-through cache), when `proxy` is configured
+
     def __init__(self, registry: Registry, pool: ThreadPool, reactor: Any, signer: UploadStateSigner, base_url: Callable[[Request], str]) -> None:
         self.registry = registry
         self._pool = pool
@@ -94,6 +101,30 @@ class V2Api:
 
     def _run(self, function: Callable[..., T], *args: Any) -> Deferred[T]:
         return deferToThreadPool(self._reactor, self._pool, function, *args)
+
+    def _emit(self, request: Request, action: str, target: dict[str, Any]) -> None:
+        """Tell the notifier (when there is one) that a request succeeded, as Distribution's
+        notification bridge does; called once the response is complete."""
+        if self.notifier is not None:
+            self.notifier.emit(action, target, request_info(request))
+
+    def _blob_target(self, request: Request, name: str, blob: Digest, size: int) -> dict[str, Any]:
+        return {"mediaType": BLOB_MEDIA_TYPE, "digest": str(blob), "size": size,
+                "repository": name,
+                "url": self._base_url(request) + routes.blob_url(name, str(blob))}
+
+    def _manifest_target(self, request: Request, name: str, ref: Digest | str,
+                         stored: StoredManifest, parsed: Any = None) -> dict[str, Any]:
+        target: dict[str, Any] = {
+            "mediaType": stored.media_type, "digest": str(stored.digest), "size": len(stored.body),
+            "repository": name,
+            "url": self._base_url(request) + routes.manifest_url(name, str(stored.digest)),
+        }
+        if isinstance(ref, str):
+            target["tag"] = ref
+        if self.notifier is not None and self.notifier.include_references:
+            target["references"] = _references(stored, parsed)
+        return target
 
     def _location(self, request: Request, path: str) -> None:
         request.setHeader("Location", self._base_url(request) + path)
@@ -123,6 +154,8 @@ class V2Api:
     async def get_manifest(self, request: Request, name: str, reference: str) -> None:
         name, ref = parse_name(name), parse_reference(unquote(reference))
         accepted = _accepted_types(request)
+        if self.proxy is not None:  # a mirrored name: fetched from the upstream on a miss
+            await self.proxy.ensure_manifest(name, ref)
         manifest = await self._run(self._negotiated_manifest, name, ref, accepted)
         request.setResponseCode(200)
         request.setHeader("Content-Type", manifest.media_type)
@@ -130,6 +163,8 @@ class V2Api:
         request.setHeader("ETag", f'"{manifest.digest}"')
         request.setHeader("Content-Length", str(len(manifest.body)))
         request.write(manifest.body)
+        if request.method == b"GET":
+            self._emit(request, "pull", self._manifest_target(request, name, ref, manifest))
 
     def _negotiated_manifest(self, name: str, ref: Digest | str, accepted: set[str]) -> StoredManifest:
         """As stored; an index asked for by a client that takes only images gives linux/amd64."""
@@ -158,6 +193,8 @@ class V2Api:
         if manifest.subject is not None:
             request.setHeader("OCI-Subject", str(manifest.subject.digest))
         request.setHeader("Content-Length", "0")
+        stored = StoredManifest(digest, manifest.media_type, data)
+        self._emit(request, "push", self._manifest_target(request, name, ref, stored, manifest))
 
     async def delete_manifest(self, request: Request, name: str, reference: str) -> None:
         name, ref = parse_name(name), parse_reference(unquote(reference))
@@ -168,6 +205,9 @@ class V2Api:
             await self._run(self.registry.manifests.delete_tag, name, ref)
         request.setResponseCode(202)
         request.setHeader("Content-Length", "0")
+        # As Distribution 2.8: a digest delete names the digest, a tag delete the tag.
+        self._emit(request, "delete", {"repository": name, **(
+            {"digest": str(ref)} if isinstance(ref, Digest) else {"tag": ref})})
 
     async def referrers(self, request: Request, name: str, digest: str) -> None:
         name, subject = parse_name(name), parse_digest(digest)
@@ -182,7 +222,23 @@ class V2Api:
 
     async def get_blob(self, request: Request, name: str, digest: str) -> None:
         name, blob = parse_name(name), parse_digest(digest)
-        info = await self._run(self.registry.blobs.stat, name, blob)
+        if self.proxy is not None:  # a mirrored name not cached yet: streamed from the upstream
+            remote = await self.proxy.blob_miss(name, blob, head=request.method == b"HEAD")
+            if remote is not None:
+                await self._send_remote(request, name, blob, remote)
+                return
+        if request.method == b"GET":
+            redirect = await self._run(self.registry.blobs.redirect_url, name, blob)
+            if redirect is not None:  # the bytes go from the backend straight to the client
+                url, info = redirect
+                request.setResponseCode(307)
+                request.setHeader("Location", url)
+                request.setHeader("Docker-Content-Digest", str(blob))
+                request.setHeader("Content-Length", "0")
+                self._emit(request, "pull", self._blob_target(request, name, blob, info.size))
+                return
+        describe = self.registry.blobs.describe if request.method == b"GET" else self.registry.blobs.stat
+        info = await self._run(describe, name, blob)
         request.setHeader("Docker-Content-Digest", str(blob))
         request.setHeader("ETag", f'"{blob}"')
         request.setHeader("Accept-Ranges", "bytes")
@@ -202,8 +258,22 @@ class V2Api:
         request.setHeader("Content-Length", str(length))
         if request.method == b"HEAD" or length == 0:
             return
-        source, _ = await self._run(self.registry.blobs.open, name, blob, start)
+        source, _ = await self._run(self.registry.blobs.open, name, blob, start, info)
         await streaming.send(source, length, request, self._run)
+        self._emit(request, "pull", self._blob_target(request, name, blob, info.size))
+
+    async def _send_remote(self, request: Request, name: str, blob: Digest, remote: Any) -> None:
+        """A blob from the upstream, whole (a Range is ignored on a miss), stored as it goes."""
+        request.setHeader("Docker-Content-Digest", str(blob))
+        request.setHeader("ETag", f'"{blob}"')
+        request.setHeader("Content-Type", "application/octet-stream")
+        if remote.size is not None:
+            request.setHeader("Content-Length", str(remote.size))
+        if request.method == b"HEAD":
+            await remote.discard()
+            return
+        await remote.stream(request, request.notifyFinish())
+        self._emit(request, "pull", self._blob_target(request, name, blob, remote.size or 0))
 
     async def delete_blob(self, request: Request, name: str, digest: str) -> None:
         name, blob = parse_name(name), parse_digest(digest)
@@ -212,6 +282,7 @@ class V2Api:
         request.setResponseCode(202)
         request.setHeader("Docker-Content-Digest", str(blob))
         request.setHeader("Content-Length", "0")
+        self._emit(request, "delete", {"repository": name, "digest": str(blob)})
 
     # -- uploads ------------------------------------------------------------------------
 
@@ -224,19 +295,22 @@ class V2Api:
             info = await self._run(self.registry.blobs.mount, name, source, blob)
             if info is not None:
                 self._blob_created(request, name, blob)
+                self._emit(request, "mount", {**self._blob_target(request, name, blob, info.size),
+                                              "fromRepository": source})
                 return
         digest_arg = _arg(request, "digest")
         if digest_arg is not None:
             blob = parse_digest(digest_arg)
-            await self._run(self._monolithic, name, blob, request.content)
+            info = await self._run(self._monolithic, name, blob, request.content)
             self._blob_created(request, name, blob)
+            self._emit(request, "push", self._blob_target(request, name, blob, info.size))
             return
         upload_id = await self._run(self.registry.uploads.start, name)
         self._upload_accepted(request, name, upload_id, 0)
 
-    def _monolithic(self, name: str, digest: Digest, body: Any) -> None:
+    def _monolithic(self, name: str, digest: Digest, body: Any) -> Any:
         upload_id = self.registry.uploads.start(name)
-        self.registry.uploads.finish(name, upload_id, digest, body)
+        return self.registry.uploads.finish(name, upload_id, digest, body)
 
     async def patch_upload(self, request: Request, name: str, upload_id: str) -> None:
         name, upload_id = self._upload_target(request, name, upload_id)
@@ -252,8 +326,9 @@ class V2Api:
         blob = parse_digest(_arg(request, "digest"))
         body = request.content
         start = self._chunk_start(request, body.size) if body.size else None
-        await self._run(self.registry.uploads.finish, name, upload_id, blob, body if body.size else None, start)
+        info = await self._run(self.registry.uploads.finish, name, upload_id, blob, body if body.size else None, start)
         self._blob_created(request, name, blob)
+        self._emit(request, "push", self._blob_target(request, name, blob, info.size))
 
     async def upload_status(self, request: Request, name: str, upload_id: str) -> None:
         name, upload_id = self._upload_target(request, name, upload_id)
@@ -310,6 +385,28 @@ class V2Api:
         self._location(request, routes.blob_url(name, str(blob)))
         request.setHeader("Docker-Content-Digest", str(blob))
         request.setHeader("Content-Length", "0")
+
+
+def request_info(request: Request) -> RequestInfo:
+    """Who asked, for an event's `request` and `actor`."""
+    peer = request.getClientAddress()
+    host, port = getattr(peer, "host", None), getattr(peer, "port", None)
+    user = getattr(request, "user_name", "-")
+    return RequestInfo(
+        id=str(uuid.uuid4()), addr=f"{host}:{port}" if host else "", host=_header(request, "host") or "",
+        method=request.method.decode("latin-1"), useragent=_header(request, "user-agent") or "",
+        actor="" if user == "-" else user)
+
+
+def _references(stored: StoredManifest, parsed: Any) -> list[dict[str, Any]]:
+    """What a manifest points at (config, layers, child manifests), for `includereferences`."""
+    if parsed is None:
+        try:
+            parsed = parse_manifest(stored.body, stored.media_type)
+        except InvalidManifest:
+            return []
+    found = [parsed.config] if parsed.config is not None else []
+    return [d.to_json() for d in (*found, *parsed.layers, *parsed.children)]
 
 
 def write_json(request: Request, code: int, value: Any, content_type: str = JSON) -> None:

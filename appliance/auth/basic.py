@@ -19,6 +19,7 @@ from collections.abc import Callable
 from twisted.logger import Logger
 
 from . import htpasswd
+from .ratelimit import LoginLimiter
 
 log = Logger()
 
@@ -57,6 +58,7 @@ class HtpasswdAuthenticator:
         self._stamp: htpasswd.FileStamp | None = None
         self._entries: dict[str, str] = {}
         self._verdicts: dict[bytes, tuple[bool, float]] = {}
+        self.limiter = LoginLimiter()
 
     def cached_verdict(self, user: str, password: str) -> bool | None:
         """The remembered answer, or None when bcrypt must run. Cheap: safe on the reactor."""
@@ -77,6 +79,12 @@ class HtpasswdAuthenticator:
             if len(self._verdicts) > 10000:
                 self._verdicts.clear()
         return verdict
+
+    def knows(self, user: str) -> bool:
+        """Whether `user` is in the file now (a refresh token outlives a removed user otherwise)."""
+        self._reload_if_changed()
+        with self._lock:
+            return user in self._entries
 
     def reload(self) -> None:
         """Re-read the file even if it looks unchanged (SIGHUP), dropping remembered verdicts."""

@@ -102,6 +102,17 @@ class Section:
         self._read[key] = child
         return child
 
+    def sections(self, key: str) -> list[Section]:
+        """A list of maps, such as `notifications.endpoints`; items are named `key[i]`."""
+        value = self._take(key)
+        if value is not None and not isinstance(value, list):
+            self.problem(key, "must be a list")
+            value = None
+        children = [Section(f"{self._dotted(key)}[{i}]", item, self._problems)
+                    for i, item in enumerate(value or [])]
+        self._read[key] = _Sections(children)  # type: ignore[assignment]
+        return children
+
     def string(self, key: str, default: str) -> str:
         value = self._take(key)
         if value is None:
@@ -179,6 +190,17 @@ class Section:
 
     def _dotted(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path and key else self.path or key
+
+
+class _Sections:
+    """The read items of a list of maps, so their unread keys are reported too."""
+
+    def __init__(self, children: list[Section]) -> None:
+        self._children = children
+
+    def unread(self) -> Iterator[str]:
+        for child in self._children:
+            yield from child.unread()
 
 
 def _empty(value: object) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import yaml
 
+from . import authbuild
 from .model import Config
 
 REDACTED = "<redacted>"
-_SECRET_WORDS = ("secret", "password", "passwd", "accesskey", "privatekey", "credentials")
+_SECRET_WORDS = ("secret", "password", "passwd", "accesskey", "privatekey", "credentials",
+                 "authorization", "sessiontoken")
 
 
 def redacted_yaml(config: Config) -> str:
@@ -19,9 +23,12 @@ def _tree(config: Config) -> dict[str, object]:
     storage, http, purging = config.storage, config.http, config.storage.uploadpurging
     driver = ({"rootdirectory": storage.rootdirectory, "maxthreads": storage.maxthreads}
               if storage.driver == "filesystem" else {})
+    for section in (storage.s3, storage.oss, storage.swift):
+        if section is not None:
+            driver = {key: list(value) if isinstance(value, tuple) else value
+                      for key, value in dataclasses.asdict(section).items()}
     tls = http.tls and {"certificate": http.tls.certificate, "key": http.tls.key,
                         "clientcas": list(http.tls.clientcas), "minimumtls": http.tls.minimumtls}
-    htpasswd = config.auth.htpasswd
     return {
         "version": config.version,
         "log": {"level": config.log.level, "formatter": config.log.formatter,
@@ -29,6 +36,8 @@ def _tree(config: Config) -> dict[str, object]:
         "storage": {
             storage.driver: driver,
             "delete": {"enabled": storage.delete_enabled},
+            "redirect": {"disable": storage.redirect_disable},
+            **({"cache": {"blobdescriptor": storage.blobdescriptor}} if storage.blobdescriptor else {}),
             "maintenance": {
                 "uploadpurging": {"enabled": purging.enabled, "age": _duration(purging.age),
                                   "interval": _duration(purging.interval),
@@ -39,8 +48,9 @@ def _tree(config: Config) -> dict[str, object]:
         "http": {"addr": http.addr, "net": http.net, "host": http.host, "secret": http.secret,
                  "relativeurls": http.relativeurls,
                  "headers": {name: list(values) for name, values in http.headers.items()},
-                 **({"tls": tls} if tls else {})},
-        "auth": {"htpasswd": {"realm": htpasswd.realm, "path": htpasswd.path}} if htpasswd else {},
+                 **({"tls": tls} if tls else {}),
+                 **({"debug": _debug(config)} if http.debug.addr else {})},
+        "auth": authbuild.auth_tree(config),
         "appliance": {
             "certs": {"dir": config.appliance.certs_dir,
                       "autogenerate": config.appliance.autogenerate_certs},
@@ -49,8 +59,70 @@ def _tree(config: Config) -> dict[str, object]:
             "admin": {"socket": config.appliance.admin_socket, "users": list(config.appliance.admin_users)},
             "gc": {"grace": _duration(config.appliance.gc_grace)},
             "shutdown": {"timeout": _duration(config.appliance.shutdown_timeout)},
+            **({"spooldir": config.appliance.spool_dir} if config.appliance.spool_dir else {}),
+            "notifications": {"statedir": config.appliance.notifications.statedir,
+                              "maxqueue": config.appliance.notifications.maxqueue,
+                              "mediatype": config.appliance.notifications.mediatype},
+            **authbuild.appliance_auth_tree(config, _duration),
+            **({"proxy": {"prefix": config.appliance.proxy_prefix}}
+               if config.appliance.proxy_prefix else {}),
         },
+        **_notifications(config),
+        **_health(config),
+        **_proxy(config),
     }
+
+
+def _proxy(config: Config) -> dict[str, object]:
+    """`proxy`; its password is redacted by key name like every other secret."""
+    proxy = config.proxy
+    if proxy is None:
+        return {}
+    return {"proxy": {"remoteurl": proxy.remoteurl, "username": proxy.username,
+                      "password": proxy.password, "ttl": _duration(proxy.ttl)}}
+
+
+def _debug(config: Config) -> dict[str, object]:
+    debug = config.http.debug
+    return {"addr": debug.addr, "prometheus": {"enabled": debug.prometheus.enabled,
+                                               "path": debug.prometheus.path}}
+
+
+def _notifications(config: Config) -> dict[str, object]:
+    notifications = config.notifications
+    if not notifications.endpoints:
+        return {}
+    return {"notifications": {
+        "events": {"includereferences": notifications.include_references},
+        "endpoints": [{
+            "name": e.name, "disabled": e.disabled, "url": e.url,
+            "headers": {name: list(values) for name, values in e.headers.items()},
+            "timeout": _duration(e.timeout), "threshold": e.threshold,
+            "backoff": _duration(e.backoff),
+            "ignore": {"mediatypes": list(e.ignored_media_types),
+                       "actions": list(e.ignored_actions)},
+        } for e in notifications.endpoints],
+    }}
+
+
+def _health(config: Config) -> dict[str, object]:
+    health = config.health
+    tree: dict[str, object] = {}
+    if health.storagedriver_enabled:
+        tree["storagedriver"] = {"enabled": True,
+                                 "interval": _duration(health.storagedriver_interval),
+                                 "threshold": health.storagedriver_threshold}
+    targets = {"http": "uri", "tcp": "addr", "file": "file"}
+    for check in health.checks:
+        item: dict[str, object] = {targets[check.kind]: check.target,
+                                   "interval": _duration(check.interval)}
+        if check.kind != "file":
+            item |= {"threshold": check.threshold, "timeout": _duration(check.timeout)}
+        if check.kind == "http":
+            item |= {"statuscode": check.statuscode,
+                     "headers": {name: list(v) for name, v in check.headers.items()}}
+        tree.setdefault(check.kind, []).append(item)  # type: ignore[union-attr]
+    return {"health": tree} if tree else {}
 
 
 def _duration(seconds: float) -> str:
@@ -65,6 +137,8 @@ def _redact(node: object, key: str = "") -> object:
     """By key name, so secrets of sections added later are covered; PEM private keys too."""
     if isinstance(node, dict):
         return {k: _redact(v, str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redact(v, key) for v in node]
     secret = any(word in key.lower() for word in _SECRET_WORDS)
     if isinstance(node, str) and node and (secret or "PRIVATE KEY-----" in node):
         return REDACTED

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.storage.driver import StorageDriver
+from appliance.storage.driver import StorageDriver, StorageUnavailable
 
-from .blobs import BlobStore
+from .blobs import BlobDescriptorCache, BlobStore
 from .catalog import Catalog
 from .copy import Copier
 from .details import Details
@@ -20,7 +20,7 @@ from .readonly import ReadOnlyFlag
 from .uploads import Body, Uploads
 from .usage import Usage
 
-__all__ = ["Body", "Registry", "RegistryError"]
+__all__ = ["Body", "Registry", "RegistryError", "StorageUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,12 @@ class Registry:
         max_manifest_bytes: int,
         gc_grace: float = 3600.0,
         purge_age: float = 168 * 3600.0,
+        redirect: bool = False,
+        blob_cache: bool = False,
     ) -> Registry:
-        blobs = BlobStore(driver)
+        """`redirect`: blob GETs go to the driver's redirect URLs when it has them;
+        `blob_cache`: remember blob sizes for downloads (storage.cache.blobdescriptor)."""
+        blobs = BlobStore(driver, BlobDescriptorCache() if blob_cache else None, redirect)
         manifests = ManifestStore(driver, blobs, max_manifest_bytes)
         return cls(
             driver=driver,

@@ -1,7 +1,16 @@
-"""Blobs: content-addressed data, visible to a repository through a link."""
+"""Blobs: content-addressed data, visible to a repository through a link.
+
+With `storage.cache.blobdescriptor: inmemory`, blob downloads remember each blob's size, so a
+GET costs the link read and the read itself. The cache is only trusted where a wrong "present"
+shows at once: a GET whose read then fails forgets the entry and answers 404 (or takes the blob
+back from a GC's trash). HEADs, pushes, mounts and manifest checks always ask storage, so a blob
+that a garbage collector in another process removed is never taken as present there.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,9 +27,70 @@ class BlobInfo:
     size: int
 
 
+class BlobDescriptorCache:
+    """Digest -> size of blobs seen present; bounded (least recently used go first), thread-safe."""
+
+    def __init__(self, limit: int = 65536) -> None:
+        self._sizes: OrderedDict[Digest, int] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, digest: Digest) -> int | None:
+        with self._lock:
+            size = self._sizes.get(digest)
+            if size is not None:
+                self._sizes.move_to_end(digest)
+            return size
+
+    def put(self, digest: Digest, size: int) -> None:
+        with self._lock:
+            self._sizes[digest] = size
+            self._sizes.move_to_end(digest)
+            while len(self._sizes) > self._limit:
+                self._sizes.popitem(last=False)
+
+    def forget(self, digest: Digest) -> None:
+        with self._lock:
+            self._sizes.pop(digest, None)
+
+
 class BlobStore:
-    def __init__(self, driver: StorageDriver) -> None:
+    """`cache`: see the module docstring. `redirect`: GETs may be sent to the driver's
+    `redirect_url` (S3 presigned URLs) instead of passing through us."""
+
+    def __init__(self, driver: StorageDriver, cache: BlobDescriptorCache | None = None,
+                 redirect: bool = False) -> None:
         self.driver = driver
+        self.cache = cache
+        self.redirect = redirect
+
+    def describe(self, name: str, digest: Digest) -> BlobInfo:
+        """`stat` for a download that follows at once: the size may come from the cache."""
+        if not self.is_linked(name, digest):
+            raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": str(digest)})
+        size = self.cache.get(digest) if self.cache is not None else None
+        if size is not None:
+            return BlobInfo(digest, size)
+        info = self.stat_global(digest, name)
+        if self.cache is not None:
+            self.cache.put(digest, info.size)
+        return info
+
+    def redirect_url(self, name: str, digest: Digest) -> tuple[str, BlobInfo] | None:
+        """Where a client can fetch the blob itself, or None to serve it through us. The blob
+        is checked in storage first (never from the cache): the URL must lead to it."""
+        make_url = getattr(self.driver, "redirect_url", None) if self.redirect else None
+        if make_url is None:
+            return None
+        info = self.stat(name, digest)
+        url = make_url(paths.blob_data(digest))
+        return (url, info) if url else None
+
+    def trash(self, digest: Digest) -> None:
+        """Move a blob to the garbage collector's trash (forgetting it here first)."""
+        if self.cache is not None:
+            self.cache.forget(digest)
+        self.driver.move(paths.blob_data(digest), paths.trash(digest))
 
     def stat(self, name: str, digest: Digest) -> BlobInfo:
         """The blob as `name` sees it: it must be linked in that repository and present."""
@@ -64,8 +134,21 @@ class BlobStore:
         except (PathNotFound, UnicodeDecodeError):
             return False
 
-    def open(self, name: str, digest: Digest, offset: int = 0) -> tuple[BinaryIO, BlobInfo]:
-        info = self.stat(name, digest)
+    def open(self, name: str, digest: Digest, offset: int = 0,
+             info: BlobInfo | None = None) -> tuple[BinaryIO, BlobInfo]:
+        """A reader from `offset`; `info` from a `describe` just before saves a second stat.
+        A blob gone meanwhile (a GC elsewhere) is forgotten, taken back from the trash if it
+        is there, else BLOB_UNKNOWN."""
+        if info is None:
+            info = self.stat(name, digest)
+        try:
+            return self.driver.reader(paths.blob_data(digest), offset), info
+        except PathNotFound:
+            if self.cache is not None:
+                self.cache.forget(digest)
+            if not self.restore(digest):
+                raise RegistryError(
+                    "BLOB_UNKNOWN", "blob unknown to registry", {"digest": str(digest)}) from None
         return self.driver.reader(paths.blob_data(digest), offset), info
 
     def link(self, name: str, digest: Digest) -> None:

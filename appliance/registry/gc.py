@@ -213,7 +213,7 @@ class GarbageCollector:
             self._phase("trash", number, len(candidates))
             self._lock.heartbeat()
             try:
-                self.driver.move(paths.blob_data(digest), paths.trash(digest))
+                self.blobs.trash(digest)
             except PathNotFound:
                 continue
 

@@ -36,6 +36,8 @@ class Maintenance:
         self._gc_error: str | None = None
         self._purge_lock = threading.Lock()
         self.last_purge: PurgeResult | None = None
+        # Called after each GC run with (dry_run, bytes_freed, error or None); for metrics.
+        self.gc_listeners: list[Callable[[bool, int, str | None], None]] = []
 
     def start_gc(self, dry_run: bool, delete_untagged: bool) -> bool:
         """Start a GC in a thread; False when one is already running in this process."""
@@ -50,8 +52,10 @@ class Maintenance:
         return True
 
     def _run_gc(self, collector: GarbageCollector, dry_run: bool, delete_untagged: bool) -> None:
+        freed = 0
         try:
             result = collector.run(dry_run=dry_run, delete_untagged=delete_untagged)
+            freed = result.bytes_freed
             log.info("gc finished: {blobs} blobs, {manifests} manifests, {bytes} bytes {verb}",
                      blobs=len(result.blobs), manifests=len(result.manifests), bytes=result.bytes_freed,
                      verb="would be freed (dry run)" if dry_run else "freed")
@@ -61,6 +65,8 @@ class Maintenance:
         except Exception as error:  # a thread must not die silently
             self._gc_error = f"gc failed: {error}"
             log.failure("gc failed")
+        for listener in self.gc_listeners:
+            listener(dry_run, freed, self._gc_error)
 
     def wait_gc(self, timeout: float | None = None) -> None:
         if self._gc_thread is not None:

@@ -58,8 +58,9 @@ class UploadPurger:
         return result
 
     def _describe(self, name: str, upload_id: str) -> tuple[float | None, int]:
-        try:
-            size = self.driver.stat(paths.upload_data(name, upload_id)).size
+        try:  # `data` on a filesystem, `chunks/*` on object stores
+            size = sum(info.size for info in self.driver.walk(paths.upload_dir(name, upload_id))
+                       if not info.is_dir and not info.path.endswith("/startedat"))
         except PathNotFound:
             size = 0
         try:

@@ -6,13 +6,22 @@ absolute, slash-separated driver paths such as `/docker/registry/v2/blobs/...`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 
 class StorageError(Exception):
     """The backend failed; the message is safe to show to an operator."""
+
+
+class StorageUnavailable(StorageError):
+    """The backend is down, timed out, or throttles us: retrying later may work.
+
+    Nothing was committed by the call that raised it (or what was is complete); the HTTP layer
+    answers 503 UNAVAILABLE so clients retry.
+    """
 
 
 class PathNotFound(StorageError):
@@ -23,6 +32,23 @@ class PathNotFound(StorageError):
 
 class InvalidPath(StorageError):
     """A path outside the driver's grammar: refused before it reaches the backend."""
+
+
+_PATH = re.compile(r"(/[A-Za-z0-9._-]+)+")
+
+
+def check_path(path: str) -> str:
+    """Distribution's `PathRegexp` (absolute, no empty, `.` or `..` components), or "/".
+
+    Object-store drivers call it: their keys are the path itself, so nothing else stops a
+    `..` from meaning something. Returns the path without a trailing slash.
+    """
+    trimmed = path[:-1] if len(path) > 1 and path.endswith("/") else path
+    if trimmed == "/":
+        return trimmed
+    if not _PATH.fullmatch(trimmed) or any(part in (".", "..") for part in trimmed.split("/")):
+        raise InvalidPath(f"invalid storage path {path!r}")
+    return trimmed
 
 
 @dataclass(frozen=True)
@@ -44,7 +70,11 @@ class FileWriter(Protocol):
 
 
 class StorageDriver(Protocol):
+    """`appends`: whether `writer(path, append=True)` can add to an existing file. Object stores
+    cannot; uploads then keep each chunk as its own object and `concatenate` them at the end."""
+
     name: str
+    appends: bool
 
     def get_content(self, path: str) -> bytes: ...
     def put_content(self, path: str, data: bytes) -> None: ...
@@ -66,4 +96,16 @@ class StorageDriver(Protocol):
         ...
     def spool_directory(self) -> str | None:
         """A local folder where request bodies can be spooled so `put_file` is cheap."""
+        ...
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Write the files `sources`, in order, as one new file `destination` (all or nothing);
+        the sources stay."""
+        ...
+
+
+class RedirectingDriver(StorageDriver, Protocol):
+    """A driver whose files clients can fetch directly (S3 presigned URLs)."""
+
+    def redirect_url(self, path: str) -> str | None:
+        """A URL a client can GET `path` from for a while, or None to serve it ourselves."""
         ...

@@ -7,7 +7,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from .driver import FileInfo, InvalidPath, PathNotFound, StorageError
@@ -56,13 +56,14 @@ class FilesystemWriter:
 
 class FilesystemDriver:
     name = "filesystem"
+    appends = True
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         os.makedirs(self.root, exist_ok=True)
 
     def _full(self, path: str) -> str:
-        if not path.startswith("/") or "\0" in path or any(
+        if not path.startswith("/") or "\0" in path or "//" in path or any(
             part in ("..", ".") for part in path.split("/")
         ):
             raise InvalidPath(f"invalid storage path {path!r}")
@@ -183,6 +184,29 @@ class FilesystemDriver:
             if error.errno != errno.EXDEV:
                 raise StorageError(f"cannot store {path}: {error.strerror}") from None
             shutil.move(local_path, full)
+
+    def concatenate(self, sources: Sequence[str], destination: str) -> None:
+        """Copy the sources into a temp file beside the destination, then rename it into place."""
+        full = self._full(destination)
+        directory = os.path.dirname(full)
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for source in sources:
+                    try:
+                        with open(self._full(source), "rb") as f:
+                            shutil.copyfileobj(f, out, 1 << 20)
+                    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                        raise PathNotFound(source) from None
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, full)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        _fsync_directory(directory)
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)

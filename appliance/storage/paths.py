@@ -8,6 +8,7 @@
             _manifests/tags/<tag>/current/link
             _manifests/tags/<tag>/index/<alg>/<hex>/link
             _uploads/<uuid>/data, startedat
+            _uploads/<uuid>/chunks/<start offset>        object stores: one object per chunk
     /appliance/                                           state Distribution never reads
         repositories/<name>/_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link
         http-secret
@@ -15,6 +16,11 @@
         gc/lock, gc/history.json, gc/progress.json
         gc/trash/<alg>/<hex>                               blobs a running GC is about to delete
         spool/
+        events/<endpoint>/<sequence>.json                  queued webhook events (filesystem driver;
+                                                           `appliance.notifications.statedir`)
+        proxy/tags/<name>/<tag>                            pull-through cache: when the tag was
+                                                           last checked upstream (JSON)
+        proxy/incoming/<uuid>                              blobs being fetched from the upstream
 
 Repository name components cannot start with `_`, so `_layers` and friends never collide with
 a nested repository.
@@ -35,6 +41,18 @@ GC_LOCK = f"{GC}/lock"
 GC_HISTORY = f"{GC}/history.json"
 GC_PROGRESS = f"{GC}/progress.json"
 TRASH = f"{GC}/trash"
+PROXY = f"{APPLIANCE}/proxy"
+PROXY_INCOMING = f"{PROXY}/incoming"
+
+
+def proxy_tag(name: str, tag: str) -> str:
+    """When the pull-through cache last checked `name:tag` upstream."""
+    return f"{PROXY}/tags/{name}/{tag}"
+
+
+def proxy_incoming(fetch_id: str) -> str:
+    """A blob being fetched from the upstream; moved into the blob store once verified."""
+    return f"{PROXY_INCOMING}/{fetch_id}"
 
 
 def blob_dir(digest: Digest) -> str:
@@ -91,6 +109,15 @@ def upload_dir(name: str, upload_id: str) -> str:
 
 def upload_data(name: str, upload_id: str) -> str:
     return f"{upload_dir(name, upload_id)}/data"
+
+
+def upload_chunks(name: str, upload_id: str) -> str:
+    return f"{upload_dir(name, upload_id)}/chunks"
+
+
+def upload_chunk(name: str, upload_id: str, start: int) -> str:
+    """Zero padded, so the chunks list in byte order."""
+    return f"{upload_chunks(name, upload_id)}/{start:020d}"
 
 
 def upload_started_at(name: str, upload_id: str) -> str:

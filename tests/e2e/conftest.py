@@ -7,6 +7,7 @@ reference).  The appliance's factory goes there too; see registries.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -85,16 +86,20 @@ def credentials(e2e_tmp: Path) -> tuple[str, str, Path]:
     return user, password, path
 
 
-@pytest.fixture
-def registry(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    tls_files: tools.CertSet,
-    credentials: tuple[str, str, Path],
-) -> Iterator[RunningRegistry]:
-    """A fresh, empty registry under test (TLS + htpasswd) for one test."""
+@contextlib.contextmanager
+def _registry_for(request: pytest.FixtureRequest, tmp_path: Path, tls_files: tools.CertSet,
+                  credentials: tuple[str, str, Path], storage: str) -> Iterator[RunningRegistry]:
     factory = _selected_factory()
     user, password, htpasswd = credentials
+    s3 = None
+    if storage == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        bucket = request.getfixturevalue("s3_bucket")
+        s3 = seaweedfs.storage_config(bucket, f"/e2e/{secrets.token_hex(6)}")
+    swift = None
+    if storage == "swift":
+        server = request.getfixturevalue("swift_server")
+        swift = server.storage_config(server.new_container("e2e"), "/e2e")
     spec = RegistrySpec(
         workdir=tmp_path / "registry",
         root=tmp_path / "registry-data",
@@ -104,6 +109,8 @@ def registry(
         htpasswd_path=htpasswd,
         user=user,
         password=password,
+        s3=s3,
+        swift=swift,
     )
     spec.workdir.mkdir()
     with factory(spec) as running:
@@ -111,6 +118,43 @@ def registry(
         if _failed(request) and running.log_path and running.log_path.exists():
             print(f"--- registry log {running.log_path} (tail) ---")
             print("\n".join(running.log_path.read_text(errors="replace").splitlines()[-40:]))
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def registry(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tls_files: tools.CertSet,
+    credentials: tuple[str, str, Path],
+) -> Iterator[RunningRegistry]:
+    """A fresh, empty registry under test (TLS + htpasswd) for one test, once on the
+    filesystem and once on S3 (the session's SeaweedFS, a rootdirectory of its own)."""
+    with _registry_for(request, tmp_path, tls_files, credentials, request.param) as running:
+        yield running
+
+
+@pytest.fixture
+def s3_registry(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tls_files: tools.CertSet,
+    credentials: tuple[str, str, Path],
+) -> Iterator[RunningRegistry]:
+    """The registry under test on S3 only, for what only object stores do (redirects)."""
+    with _registry_for(request, tmp_path, tls_files, credentials, "s3") as running:
+        yield running
+
+
+@pytest.fixture
+def swift_registry(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tls_files: tools.CertSet,
+    credentials: tuple[str, str, Path],
+) -> Iterator[RunningRegistry]:
+    """The registry under test on Swift (the session's all-in-one, a container of its own)."""
+    with _registry_for(request, tmp_path, tls_files, credentials, "swift") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -138,11 +182,12 @@ def docker(
 
 
 @pytest.fixture
-def ctools(registry: RunningRegistry) -> Iterator[tools.ContainerTools]:
-    """skopeo/podman/buildah with private vfs storage, config and auth, trusting the registry CA."""
+def ctools(tls_files: tools.CertSet) -> Iterator[tools.ContainerTools]:
+    """skopeo/podman/buildah with private vfs storage, config and auth, trusting the registry CA
+    (the CA every registry fixture's certificate comes from)."""
     _require("skopeo", "podman", "buildah")
     # Short path under /tmp (not tmp_path): podman's runroot holds unix sockets and locks.
-    env = tools.ContainerTools(tools.scratch_dir("ct"), registry.ca_path)
+    env = tools.ContainerTools(tools.scratch_dir("ct"), tls_files.ca_cert)
     try:
         yield env
     finally:

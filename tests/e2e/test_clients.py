@@ -299,7 +299,7 @@ def test_skopeo_copies_an_oci_layout_to_the_registry(
 def test_pushed_data_uses_the_distribution_layout(
     registry: RunningRegistry, ctools: ContainerTools, tmp_path: Path
 ) -> None:
-    """A pushed tag and its blobs sit in the registry root in Distribution's on-disk layout."""
+    """A pushed tag and its blobs sit in the registry root (or bucket) in Distribution's layout."""
     archive = tmp_path / "image.tar"
     image_id = build_image_archive(archive, three_layers("layout"), "e2e/layout:v1")
     skopeo_push_archive(ctools, registry, archive, "e2e/layout", "v1")
@@ -307,17 +307,13 @@ def test_pushed_data_uses_the_distribution_layout(
         "Digest"
     ]
 
-    v2 = registry.root / "docker" / "registry" / "v2"
-    repo = v2 / "repositories" / "e2e" / "layout"
-    link = repo / "_manifests" / "tags" / "v1" / "current" / "link"
-    assert link.read_text() == digest
+    repo = "docker/registry/v2/repositories/e2e/layout"
+    assert registry.read_file(f"{repo}/_manifests/tags/v1/current/link").decode() == digest
     for blob in (digest, image_id):
         hexdigest = blob.split(":", 1)[1]
-        data = v2 / "blobs" / "sha256" / hexdigest[:2] / hexdigest / "data"
-        assert hashlib.sha256(data.read_bytes()).hexdigest() == hexdigest
-    assert (
-        repo / "_layers" / "sha256" / image_id.split(":", 1)[1] / "link"
-    ).read_text() == image_id
+        data = registry.read_file(f"docker/registry/v2/blobs/sha256/{hexdigest[:2]}/{hexdigest}/data")
+        assert hashlib.sha256(data).hexdigest() == hexdigest
+    assert registry.read_file(f"{repo}/_layers/sha256/{image_id.split(':', 1)[1]}/link").decode() == image_id
 
 
 # ----------------------------------------------------------------------------- podman

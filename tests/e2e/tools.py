@@ -716,9 +716,13 @@ class Distribution:
         ca_path: Path | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        s3: Mapping[str, object] | None = None,
+        swift: Mapping[str, object] | None = None,
     ):
         self.workdir = Path(workdir)
         self.root = Path(root)
+        self.s3 = dict(s3) if s3 is not None else None  # a `storage.s3` section instead of root
+        self.swift = dict(swift) if swift is not None else None  # or a `storage.swift` section
         self.tls = tls
         self.htpasswd = htpasswd
         self.ca_path = ca_path
@@ -749,7 +753,8 @@ class Distribution:
             "version": "0.1",
             "log": {"level": "info", "formatter": "text"},
             "storage": {
-                "filesystem": {"rootdirectory": str(self.root)},
+                **({"s3": self.s3} if self.s3 else {"swift": self.swift} if self.swift
+                   else {"filesystem": {"rootdirectory": str(self.root)}}),
                 "delete": {"enabled": True},
                 "redirect": {"disable": True},
                 "cache": {"blobdescriptor": "inmemory"},

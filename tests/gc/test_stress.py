@@ -69,10 +69,18 @@ class Pusher:
         assert done.status_code == 201, done.text
 
 
-def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
-    """Every image pushed (201) during repeated GC runs pulls completely; report the figures."""
+@pytest.mark.parametrize(("storage", "rounds"), [("filesystem", ROUNDS), ("s3", ROUNDS // 2)])
+def test_gc_never_breaks_an_image_while_pushes_go_on(request: pytest.FixtureRequest, tmp_path: Path,
+                                                     storage: str, rounds: int) -> None:
+    """Every image pushed (201) during repeated GC runs pulls completely; report the figures.
+    On S3 a move is a copy then a delete, not an atomic rename: the same must hold."""
     config = base_config(tmp_path)
     config["appliance"] = {"gc": {"grace": "1s"}}
+    if storage == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        bucket = request.getfixturevalue("s3_bucket")
+        del config["storage"]["filesystem"]
+        config["storage"]["s3"] = seaweedfs.storage_config(bucket, f"/stress/{os.urandom(6).hex()}")
     server = ApplianceServer(tmp_path / "server", config).start()
     config_path = tmp_path / "server" / "config.yml"
     pool = [os.urandom(random.randint(2_000, 40_000)) for _ in range(LAYER_POOL)]
@@ -85,7 +93,7 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
     def client(number: int) -> None:
         pusher = pushers[number]
         mine: list[tuple[str, str]] = []
-        for round_number in range(ROUNDS):
+        for round_number in range(rounds):
             name = f"stress/repo{pusher.random.randrange(3)}"
             tag = f"c{number}-r{round_number}"
             layers = pusher.random.sample(pool, 3) + [os.urandom(500)]
@@ -151,9 +159,10 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(tmp_path: Path) -> None:
     server.stop()
     runs = {where: sum(1 for w, _ in gc_runs if w == where) for where in ("server", "process")}
     swept = sum(count for _, count in gc_runs)
-    print(f"\nGC stress: {CLIENTS} clients x {ROUNDS} rounds = {CLIENTS * ROUNDS} pushes, "
+    print(f"\nGC stress ({storage}): {CLIENTS} clients x {rounds} rounds = {CLIENTS * rounds} pushes, "
           f"{sum(p.retries for p in pushers)} pushes retried after a swept layer, {len(gc_runs)} GC runs "
           f"({runs['server']} in the server, {runs['process']} as a separate process) sweeping {swept} blobs, "
           f"{len(kept)} images checked, {len(broken)} broken")
-    assert runs["server"] >= 3 and runs["process"] >= 2
+    # On S3 each separate-process run is slower (boto3 start, remote walks): fewer fit in.
+    assert runs["server"] >= 3 and runs["process"] >= (2 if storage == "filesystem" else 1)
     assert broken == []

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,7 @@ def start_server(
     config: dict[str, Any],
     workdir: Path,
     listening: socket.socket | None = None,
+    args: Sequence[str] = (),
 ) -> Server:
     """Start ``COMMAND serve CONFIG`` under a fake systemd; with ``listening``, socket-activated.
 
@@ -106,7 +107,7 @@ def start_server(
     notify = NotifySocket()
     env = tools.clean_env(drop_prefixes=("REGISTRY_", "LISTEN_"), drop=("NOTIFY_SOCKET",))
     env["NOTIFY_SOCKET"] = notify.address
-    argv: list[str] = [*command, "serve", str(config_path)]
+    argv: list[str] = [*command, "serve", str(config_path), *args]
     passed: tuple[int, ...] = ()
     if listening is not None:
         fd = fcntl.fcntl(listening.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)  # never 3 itself

@@ -61,7 +61,7 @@ def problems(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -
 
 
 def test_distribution_sample_loads(tmp_path: Path) -> None:
-    """Distribution's sample config loads; the sections we lack are listed as ignored."""
+    """Distribution's sample config loads, its blob descriptor cache included."""
     config = load_text(tmp_path, DISTRIBUTION_SAMPLE)
     assert config.version == "0.1"
     assert dict(config.log.fields) == {"service": "registry"}
@@ -70,7 +70,10 @@ def test_distribution_sample_loads(tmp_path: Path) -> None:
     assert config.http.addr == ":5000"
     assert dict(config.http.headers) == {"X-Content-Type-Options": ("nosniff",)}
     assert config.http.tls is None
-    assert config.ignored == ("storage.cache", "health")
+    assert config.ignored == ()
+    assert config.storage.blobdescriptor == "inmemory"
+    assert (config.health.storagedriver_enabled, config.health.storagedriver_interval,
+            config.health.storagedriver_threshold) == (True, 10.0, 3)
     assert config.source == str(tmp_path / "config.yml")
 
 
@@ -180,9 +183,15 @@ def test_sizes(tmp_path: Path, text: str, size: int) -> None:
     ("version: 0.1\nstorage: [filesystem]", "storage: must be a map"),
     ("version: 0.1\nstorage: {delete: {enabled: true}}",
      "storage: a driver is required, such as filesystem"),
-    ("version: 0.1\nstorage: {s3: {bucket: b}}", "storage.s3: driver not supported yet"),
+    ("version: 0.1\nstorage: {s3: {bucket: b}}", "storage.s3.region: required"),
+    ("version: 0.1\nstorage: {s3: {bucket: b, region: r, chunksize: 1000}}",
+     "storage.s3.chunksize: must be at least 5242880"),
+    ("version: 0.1\nstorage: {oss: {bucket: b, region: r, accesskeyid: a}}",
+     "storage.oss.accesskeysecret: required"),
+    ("version: 0.1\nstorage: {filesystem: {}, cache: {blobdescriptor: redis}}",
+     "storage.cache.blobdescriptor: must be inmemory (redis is not supported)"),
     ("version: 0.1\nstorage: {floppy: {}}",
-     "storage.floppy: unknown storage driver (known: filesystem, inmemory)"),
+     "storage.floppy: unknown storage driver (known: filesystem, s3, oss, swift, inmemory)"),
     ("version: 0.1\nstorage: {filesystem: {}, inmemory: {}}",
      "storage: only one driver may be configured, got filesystem, inmemory"),
     (MINIMAL + "  delete: {enabled: maybe}", "storage.delete.enabled: must be true or false"),
@@ -218,7 +227,8 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     """Every problem in the file is reported together, not just the first."""
     found = problems(tmp_path, "log: {level: loud}\nstorage: {s3: {}}\nappliance: {x: 1}\n")
     assert found == ["version: required", "log.level: must be one of debug, info, warn, warning, "
-                     "error", "storage.s3: driver not supported yet", "appliance.x: unknown key"]
+                     "error", "storage.s3.bucket: required", "storage.s3.region: required",
+                     "appliance.x: unknown key"]
 
 
 def test_unparseable_and_missing_files(tmp_path: Path) -> None:
@@ -304,25 +314,15 @@ def test_ignored_keys_are_reported(tmp_path: Path) -> None:
           redirect: {disable: true}
         http:
           prefix: /registry
-          debug: {addr: ":5001"}
+          debug: {addr: ":5001", pprof: {enabled: true}}
           tls: {certificate: /c, key: /k, letsencrypt: {email: a@b.c}}
         notifications: {endpoints: []}
         redis: {addr: localhost:6379, password: hunter2}
-        proxy: {remoteurl: https://registry-1.docker.io}
+        proxy: {remoteurl: https://registry-1.docker.io, nonsense: 2}
         nonsense: 1
     """))
-    assert config.ignored == ("storage.redirect", "http.prefix", "http.debug",
-                              "http.tls.letsencrypt", "notifications", "redis", "proxy",
-                              "nonsense")
-
-
-def test_token_auth_is_refused_until_implemented(tmp_path: Path) -> None:
-    """auth.token is not implemented yet: the config is refused rather than run without auth."""
-    with pytest.raises(ConfigError) as caught:
-        load_text(tmp_path, MINIMAL + "auth: {token: {realm: https://auth/token}}")
-    assert caught.value.problems == (
-        "auth.token: not implemented yet; refusing to start without it (use auth.htpasswd for now)",
-    )
+    assert config.ignored == ("http.prefix", "http.debug.pprof",
+                              "http.tls.letsencrypt", "redis", "proxy.nonsense", "nonsense")
 
 
 def test_low_maxthreads_is_raised_with_a_warning(tmp_path: Path) -> None:
