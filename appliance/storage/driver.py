@@ -6,8 +6,9 @@ absolute, slash-separated driver paths such as `/docker/registry/v2/blobs/...`.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -28,6 +29,18 @@ class PathNotFound(StorageError):
     def __init__(self, path: str) -> None:
         super().__init__(f"path not found: {path}")
         self.path = path
+
+
+@contextlib.contextmanager
+def translated(translate: Callable[[Exception, str], StorageError], path: str) -> Iterator[None]:
+    """`with translated(translate, path):` turns a backend library's failures into ours,
+    keeping the cause chained; our own errors pass through."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as error:
+        raise translate(error, path) from error
 
 
 class InvalidPath(StorageError):

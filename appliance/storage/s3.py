@@ -42,6 +42,7 @@ from .driver import (
     StorageError,
     StorageUnavailable,
     check_path,
+    translated,
 )
 
 MIN_PART = 5 << 20  # S3's smallest part, the last one excepted
@@ -169,21 +170,6 @@ def translate(error: Exception, path: str) -> StorageError:
     return StorageError(f"s3 {path}: {error}")
 
 
-class _Errors:
-    """`with self._errors(path):` turns boto3 failures into ours, keeping the cause chained."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        if error is None or isinstance(error, StorageError) or not isinstance(error, Exception):
-            return
-        raise translate(error, self.path) from error
-
-
 class ObjectReader(io.RawIOBase):
     """A GET's body: `read` as a file's, with backend failures turned into ours."""
 
@@ -196,7 +182,7 @@ class ObjectReader(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        with _Errors(self._path):
+        with translated(translate, self._path):
             return self._body.read(None if size is None or size < 0 else size)
 
     def readall(self) -> bytes:
@@ -321,14 +307,12 @@ class S3Driver:
     def _path(self, key: str) -> str:
         return "/" + key[len(self._root):].rstrip("/")
 
-    def _errors(self, path: str) -> _Errors:
-        return _Errors(path)
 
     # -- reads ---------------------------------------------------------------------------
 
     def get_content(self, path: str) -> bytes:
         key = self._key(path)
-        with self._errors(path):
+        with translated(translate, path):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
             try:
                 return body.read()
@@ -341,7 +325,7 @@ class S3Driver:
         if offset > 0:
             arguments["Range"] = f"bytes={offset}-"
         try:
-            with self._errors(path):
+            with translated(translate, path):
                 response = self.client.get_object(**arguments)
         except StorageError as error:
             if _code(error) != "InvalidRange":
@@ -351,7 +335,7 @@ class S3Driver:
         return ObjectReader(response["Body"], path)  # type: ignore[return-value]
 
     def _head(self, key: str, path: str) -> dict[str, Any]:
-        with self._errors(path):
+        with translated(translate, path):
             return self.client.head_object(Bucket=self.bucket, Key=key)
 
     def stat(self, path: str) -> FileInfo:
@@ -362,7 +346,7 @@ class S3Driver:
                 return FileInfo(path, int(head["ContentLength"]), head["LastModified"].timestamp(), False)
             except PathNotFound:
                 pass
-        with self._errors(path):
+        with translated(translate, path):
             listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._prefix(path),
                                                   Delimiter="/", MaxKeys=1)
         found = listing.get("Contents") or []
@@ -402,7 +386,7 @@ class S3Driver:
 
     def _pages(self, path: str, **arguments: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        with self._errors(path):
+        with translated(translate, path):
             yield from paginator.paginate(Bucket=self.bucket, **arguments)
 
     # -- writes --------------------------------------------------------------------------
@@ -412,7 +396,7 @@ class S3Driver:
         self._put(self._key(path), path, data)
 
     def _put(self, key: str, path: str, body: Any, **extra: Any) -> None:
-        with self._errors(path):
+        with translated(translate, path):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **self._write_args, **extra)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
@@ -464,7 +448,7 @@ class S3Driver:
         source_key, destination_key = self._key(source), self._key(destination)
         size = int(self._head(source_key, source)["ContentLength"])
         self._copy([(source_key, size)], destination_key, source, destination)
-        with self._errors(source):
+        with translated(translate, source):
             self.client.delete_object(Bucket=self.bucket, Key=source_key)
 
     def concatenate(self, sources: Sequence[str], destination: str) -> None:
@@ -495,7 +479,7 @@ class S3Driver:
         """Copy objects (their concatenation) to `key` without the bytes passing through us."""
         threshold = min(self.options.multipartcopythresholdsize, MAX_PART)
         if len(sources) == 1 and sources[0][1] <= threshold:
-            with self._errors(source):
+            with translated(translate, source):
                 self.client.copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
                                         CopySource={"Bucket": self.bucket, "Key": sources[0][0]},
                                         **self._write_args)
@@ -513,7 +497,7 @@ class S3Driver:
 
         def copy_part(number: int) -> dict[str, Any]:
             source_key, first, last = ranges[number - 1]
-            with self._errors(source):
+            with translated(translate, source):
                 result = self.client.upload_part_copy(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                     CopySource={"Bucket": self.bucket, "Key": source_key},
@@ -535,18 +519,18 @@ class S3Driver:
         return max(wanted, -(-size // MAX_PARTS), MIN_PART)
 
     def _create_multipart(self, key: str, path: str) -> str:
-        with self._errors(path):
+        with translated(translate, path):
             return str(self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, **self._write_args)["UploadId"])
 
     def _upload_part(self, key: str, path: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
-        with self._errors(path):
+        with translated(translate, path):
             result = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                              PartNumber=number, Body=data)
         return {"PartNumber": number, "ETag": result["ETag"]}
 
     def _complete(self, key: str, path: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
-        with self._errors(path):
+        with translated(translate, path):
             self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts})
 
@@ -609,7 +593,7 @@ class S3Driver:
         raced us) stays, as an empty folder stays on a filesystem."""
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = [{"Key": key} for key in keys[start:start + _DELETE_BATCH]]
-            with self._errors(path):
+            with translated(translate, path):
                 result = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             errors = [e for e in result.get("Errors") or []
                       if e.get("Code") != "NoSuchKey" and not str(e.get("Key", "")).endswith("/")]
@@ -621,7 +605,7 @@ class S3Driver:
 
     def redirect_url(self, path: str) -> str | None:
         """A presigned GET URL, valid for `redirect_expiry` seconds."""
-        with self._errors(path):
+        with translated(translate, path):
             return str(self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": self._key(path)},
                 ExpiresIn=self.options.redirect_expiry))

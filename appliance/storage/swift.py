@@ -54,7 +54,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from swiftclient.client import ClientException, Connection
 
-from .driver import FileInfo, PathNotFound, StorageError, StorageUnavailable, check_path
+from .driver import FileInfo, PathNotFound, StorageError, StorageUnavailable, check_path, translated
 
 MIN_CHUNK = 1 << 20  # Distribution's minChunkSize for Swift
 DEFAULT_CHUNK = 20 << 20  # and its default
@@ -126,21 +126,6 @@ def translate(error: Exception, path: str) -> StorageError:
     return StorageError(f"swift {path}: {error}")
 
 
-class _Errors:
-    """`with _Errors(path):` turns swiftclient failures into ours, keeping the cause chained."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
-        if error is None or isinstance(error, StorageError) or not isinstance(error, Exception):
-            return
-        raise translate(error, self.path) from error
-
-
 def _status(error: StorageError) -> int | None:
     cause = error.__cause__
     return cause.http_status if isinstance(cause, ClientException) else None
@@ -164,7 +149,7 @@ class SwiftAuth:
         """(storage URL, token); a new token when `stale` is the one we hold."""
         with self._lock:
             if self._token is None or self._token == stale:
-                with _Errors(self.options.authurl):
+                with translated(translate, self.options.authurl):
                     self._url, self._token = self._authenticate()
             return self._url, self._token
 
@@ -293,7 +278,7 @@ class ObjectReader(io.RawIOBase):
         if size is None or size < 0:
             return self.readall()
         while not self._buffer and not self._done:
-            with _Errors(self._path):
+            with translated(translate, self._path):
                 piece = self._body.read(max(size, _READ))
             if piece:
                 self._buffer = piece
@@ -306,7 +291,7 @@ class ObjectReader(io.RawIOBase):
         pieces = [self._buffer]
         self._buffer = b""
         while not self._done:
-            with _Errors(self._path):
+            with translated(translate, self._path):
                 piece = self._body.read(1 << 20)
             if piece:
                 pieces.append(piece)
@@ -493,7 +478,7 @@ class SwiftDriver:
         connection = self._take()
         ok = False
         try:
-            with _Errors(path):
+            with translated(translate, path):
                 result = getattr(connection, method)(*args, **kwargs)
             ok = True
             return result
@@ -591,7 +576,7 @@ class SwiftDriver:
         headers = {"Range": f"bytes={offset}-"} if offset > 0 else None
         connection = self._take()
         try:
-            with _Errors(path):
+            with translated(translate, path):
                 _, body = connection.get_object(self.container, name, resp_chunk_size=_READ,
                                                 headers=headers)
         except StorageError as error:
