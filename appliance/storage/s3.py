@@ -22,14 +22,10 @@ botocore's own retries), which clients see as 503 UNAVAILABLE.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import ipaddress
 import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +40,7 @@ from .driver import (
     check_path,
     translated,
 )
+from .spool import LocalSpool
 
 MIN_PART = 5 << 20  # S3's smallest part, the last one excepted
 MAX_PART = 5 << 30  # S3's largest part, and the largest single CopyObject
@@ -279,8 +276,7 @@ class S3Driver:
         self.bucket = options.bucket
         root = options.rootdirectory.strip("/")
         self._root = f"{root}/" if root else ""
-        self._spool: str | None = options.spooldirectory or None
-        self._spool_lock = threading.Lock()
+        self._spool = LocalSpool(options.spooldirectory)
         extra: dict[str, Any] = {"ContentType": "application/octet-stream"}
         if options.encrypt:
             extra["ServerSideEncryption"] = "aws:kms" if options.keyid else "AES256"
@@ -614,14 +610,7 @@ class S3Driver:
         return None
 
     def spool_directory(self) -> str:
-        """`appliance.spooldir`, else a folder of this process's own under the system temp dir
-        (removed at exit)."""
-        with self._spool_lock:
-            if self._spool is None:
-                self._spool = tempfile.mkdtemp(prefix="registry-appliance-spool-")
-                atexit.register(shutil.rmtree, self._spool, True)
-            os.makedirs(self._spool, exist_ok=True)
-            return self._spool
+        return self._spool.directory()
 
 
 def _code(error: StorageError) -> str:

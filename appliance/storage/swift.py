@@ -32,15 +32,12 @@ couple of quick retries), which clients see as 503 UNAVAILABLE.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import hmac
 import io
 import os
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +52,7 @@ import requests
 from swiftclient.client import ClientException, Connection
 
 from .driver import FileInfo, PathNotFound, StorageError, StorageUnavailable, check_path, translated
+from .spool import LocalSpool
 
 MIN_CHUNK = 1 << 20  # Distribution's minChunkSize for Swift
 DEFAULT_CHUNK = 20 << 20  # and its default
@@ -425,8 +423,7 @@ class SwiftDriver:
         self._ready = False
         self._page_size = LISTING_PAGE
         self._ready_lock = threading.Lock()
-        self._spool: str | None = options.spooldirectory or None
-        self._spool_lock = threading.Lock()
+        self._spool = LocalSpool(options.spooldirectory)
         self._tempurl: tuple[str, tuple[str, ...]] | None = None
         self._tempurl_checked = 0.0
         self._tempurl_lock = threading.Lock()
@@ -870,14 +867,7 @@ class SwiftDriver:
         return None
 
     def spool_directory(self) -> str:
-        """`appliance.spooldir`, else a folder of this process's own under the system temp dir
-        (removed at exit)."""
-        with self._spool_lock:
-            if self._spool is None:
-                self._spool = tempfile.mkdtemp(prefix="registry-appliance-spool-")
-                atexit.register(shutil.rmtree, self._spool, True)
-            os.makedirs(self._spool, exist_ok=True)
-            return self._spool
+        return self._spool.directory()
 
 
 def _http_time(headers: dict[str, str]) -> float:
