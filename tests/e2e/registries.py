@@ -44,6 +44,13 @@ class RegistrySpec:
     s3: dict[str, Any] | None = None  # a `storage.s3` section: store there instead of root
     swift: dict[str, Any] | None = None  # a `storage.swift` section: store there instead
 
+    def running(self, host_port: str, url: str, log_path: Path, admin_socket: str | None = None
+                ) -> RunningRegistry:
+        """What the tests see of a server started for this spec."""
+        return RunningRegistry(host_port=host_port, url=url, ca_path=self.ca_path, user=self.user,
+                               password=self.password, root=self.root, log_path=log_path,
+                               admin_socket=admin_socket, s3=self.s3, swift=self.swift)
+
 
 @dataclass(frozen=True)
 class RunningRegistry:
@@ -129,17 +136,7 @@ def distribution_registry(spec: RegistrySpec) -> Iterator[RunningRegistry]:
     )
     server.start()
     try:
-        yield RunningRegistry(
-            host_port=server.host_port,
-            url=server.url,
-            ca_path=spec.ca_path,
-            user=spec.user,
-            password=spec.password,
-            root=spec.root,
-            log_path=server.log_path,
-            s3=spec.s3,
-            swift=spec.swift,
-        )
+        yield spec.running(server.host_port, server.url, server.log_path)
     finally:
         server.stop()
 
@@ -161,18 +158,7 @@ def appliance_registry(spec: RegistrySpec) -> Iterator[RunningRegistry]:
     config["appliance"] = {"gc": {"grace": "1s"}}  # GC tests sweep what they have just pushed
     server = ApplianceServer(spec.workdir, config).start()
     try:
-        yield RunningRegistry(
-            host_port=f"127.0.0.1:{server.port}",
-            url=server.url,
-            ca_path=spec.ca_path,
-            user=spec.user,
-            password=spec.password,
-            root=spec.root,
-            log_path=server.log_path,
-            admin_socket=server.admin_socket,
-            s3=spec.s3,
-            swift=spec.swift,
-        )
+        yield spec.running(f"127.0.0.1:{server.port}", server.url, server.log_path, server.admin_socket)
     finally:
         server.stop()
 
