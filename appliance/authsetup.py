@@ -14,6 +14,7 @@ from appliance.api.tokenserver import TokenEndpoint
 from appliance.auth.access import rules_from_config
 from appliance.auth.basic import HtpasswdAuthenticator
 from appliance.auth.issuer import TokenIssuer, load_signing_key
+from appliance.auth.ratelimit import LoginLimiter
 from appliance.auth.token import DEFAULT_ALGORITHMS, TokenVerifier, load_trust
 from appliance.config import Config
 from appliance.config.model import TokenConfig
@@ -36,14 +37,15 @@ def build_gate(config: Config, authenticator: HtpasswdAuthenticator | None) -> G
     return Gate(authenticator, rules_from_config(config.appliance.access), token)
 
 
-def token_endpoint(config: Config, gate: Gate, run: Run) -> TokenEndpoint | None:
+def token_endpoint(config: Config, gate: Gate, run: Run,
+                   limiter: LoginLimiter | None = None) -> TokenEndpoint | None:
     """`/auth/token` when `appliance.tokenserver` is configured."""
     server, token = config.appliance.tokenserver, config.auth.token
     if server is None or token is None:
         return None
     issuer = TokenIssuer(load_signing_key(server.key), server.issuer, token.service,
                          server.lifetime)
-    users = HtpasswdAuthenticator(server.htpasswd, token.realm)
+    users = HtpasswdAuthenticator(server.htpasswd, token.realm, limiter=limiter)
     return TokenEndpoint(issuer, users, gate.rules, run)
 
 

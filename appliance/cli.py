@@ -12,6 +12,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.admin.client import AdminError
 from appliance.cli_admin import add_admin_verbs
+from appliance.cli_fsck import add_fsck_verb
 from appliance.config import (
     CONFIG_PATH_ENV,
     Config,
@@ -52,17 +53,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = args.workers or len(os.sched_getaffinity(0))  # 0: one per CPU core
     if workers < 1:
         raise CommandError("--workers: must be 0 (one per CPU core) or more")
-    if args.listen_fd is not None:  # a worker of `serve --workers N` (appliance/workers.py)
-        from appliance.workers import worker_config
+    from appliance.workers import WorkerRole, worker_config
 
+    role = WorkerRole()
+    if args.listen_fd is not None:  # a worker of `serve --workers N` (appliance/workers.py)
         config, inherited = worker_config(config, args.worker_index), [args.listen_fd]
+        role = WorkerRole(args.worker_index, args.shared_dir)
     elif workers > 1:
         return _supervise(config, args, workers, inherited)
     start_logging(config.log.level, config.log.formatter, config.log.fields)
 
     async def main(reactor: object) -> None:
         try:
-            await serve(config, reactor, inherited)
+            await serve(config, reactor, inherited, role)
         except (TLSConfigError, OSError, ValueError) as error:
             print(f"registry-appliance: cannot start: {error}", file=sys.stderr)
             raise SystemExit(1) from None
@@ -241,10 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verbs.add_parser("serve", help="run the registry")
     with_config(serve)
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="worker processes sharing the port (default 1; 0: one per CPU core)")
+    serve.add_argument("--workers", type=int, default=0, metavar="N",
+                       help="worker processes sharing the port (default 0: one per CPU core; "
+                            "1: a single process)")
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # set for workers
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--shared-dir", help=argparse.SUPPRESS)
     serve.set_defaults(run=cmd_serve)
 
     verbs.add_parser("version", help="print the version").set_defaults(run=cmd_version)
@@ -255,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("-m", "--delete-untagged", action="store_true", help="also remove untagged manifests")
     collect.add_argument("-v", "--verbose", action="store_true", help="print progress")
     collect.set_defaults(run=cmd_garbage_collect)
+    add_fsck_verb(verbs, with_config)
 
     config = verbs.add_parser("config", help="configuration tools").add_subparsers(dest="action", required=True)
     check = config.add_parser("check", help="validate and print the effective config, secrets redacted")

@@ -1,17 +1,23 @@
 """Prometheus metrics, on their own registry (not the process-global one), served on
 `http.debug.addr` at `http.debug.prometheus.path` when `http.debug.prometheus.enabled`.
 
+Under `serve --workers N` the parent sets `PROMETHEUS_MULTIPROC_DIR` before the workers start:
+prometheus_client then keeps every value in a per-process file there, and the exposition sums
+the files of all workers (gauges: of the live ones).
+
 Labels stay bounded: routes are handler names (`get_manifest`), never paths; storage
 operations are driver method names; endpoints are configured names.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from appliance.storage.driver import PathNotFound
@@ -37,7 +43,7 @@ class Metrics:
                                  ["route"], registry=registry)
         self.uploads = Gauge("registry_http_uploads_in_progress",
                              "Upload requests (POST, PATCH, PUT of blob data) being handled",
-                             registry=registry)
+                             registry=registry, multiprocess_mode="livesum")
         self.storage_latency = Histogram("registry_storage_operation_duration_seconds",
                                          "Storage driver call latency", ["driver", "operation"],
                                          buckets=_LATENCY, registry=registry)
@@ -49,7 +55,8 @@ class Metrics:
         self.gc_bytes = Counter("registry_gc_bytes_freed_total", "Bytes freed by garbage collection",
                                 registry=registry)
         self.queue = Gauge("registry_notifications_queue_depth",
-                           "Events waiting for delivery", ["endpoint"], registry=registry)
+                           "Events waiting for delivery", ["endpoint"], registry=registry,
+                           multiprocess_mode="livemax")  # only the delivering worker sets it
         self.notification_counts = {
             what: Counter(f"registry_notifications_{what}_total", help_text, ["endpoint"],
                           registry=registry)
@@ -57,6 +64,12 @@ class Metrics:
                                     ("failures", "Delivery attempts that failed"),
                                     ("dropped", "Events dropped because the queue was full"))
         }
+        self.proxy_requests = Counter("registry_proxy_requests_total",
+                                      "Pull-through cache lookups by outcome (hit, miss, ...)",
+                                      ["kind", "result"], registry=registry)
+        self.proxy_bytes = Counter("registry_proxy_fetched_bytes_total",
+                                   "Bytes received from the pull-through cache's upstream",
+                                   ["kind"], registry=registry)
 
     def observe_request(self, method: str, route: str, code: int, seconds: float,
                         received: int, sent: int) -> None:
@@ -73,13 +86,25 @@ class Metrics:
         else:
             self.notification_counts[what].labels(endpoint).inc(value)
 
+    def observe_proxy(self, kind: str, result: str, fetched: int) -> None:
+        """`kind` manifest or blob; `result` hit, miss, revalidated, stale, unknown or error
+        (appliance/proxy/cache.py says when)."""
+        self.proxy_requests.labels(kind, result).inc()
+        if fetched:
+            self.proxy_bytes.labels(kind).inc(fetched)
+
     def observe_gc(self, dry_run: bool, bytes_freed: int, error: str | None) -> None:
         self.gc_runs.labels("error" if error else "dry_run" if dry_run else "ok").inc()
         if not dry_run and not error:
             self.gc_bytes.inc(bytes_freed)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not shared:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, path=shared)
+        return generate_latest(every_worker)
 
 
 class TimedDriver:

@@ -20,10 +20,12 @@ from appliance.config import Config
 from appliance.health import HealthChecks
 from appliance.metrics import Metrics
 from appliance.notify import Notifier
+from appliance.workers import WorkerRole
 
 __all__ = ["Observability", "new_metrics"]
 
 log = Logger()
+EVENT_POLL = 0.5  # with workers, how soon worker 0 sends an event another worker queued
 
 
 def new_metrics(config: Config) -> Metrics | None:
@@ -45,10 +47,12 @@ class Observability:
 
     @classmethod
     def build(cls, config: Config, reactor: Any, driver: Any, pool: ThreadPool,
-              metrics: Metrics | None) -> Observability:
+              metrics: Metrics | None, role: WorkerRole = WorkerRole()) -> Observability:
         observe = metrics.observe_notification if metrics is not None else (
             lambda name, what, value: None)
-        notifier = Notifier(config, reactor, observe=observe)
+        notifier = Notifier(config, reactor, observe=observe, worker=role.index,
+                            delivers=role.delivers_events,
+                            poll=EVENT_POLL if role.shared_dir else None)
         health = HealthChecks.from_config(
             config.health, reactor, driver,
             lambda function, *args: deferToThreadPool(reactor, pool, function, *args))

@@ -28,14 +28,17 @@ from appliance.api.site import RegistrySite
 from appliance.api.uploadstate import UploadStateSigner
 from appliance.api.v2 import V2Api
 from appliance.auth.basic import HtpasswdAuthenticator
+from appliance.auth.ratelimit import LoginLimiter
 from appliance.config import Config
 from appliance.metrics import Metrics, TimedDriver
 from appliance.observability import Observability, new_metrics
 from appliance.registry import Registry
+from appliance.registry.uploadlimits import UploadLimits
 from appliance.storage import paths
 from appliance.storage.driver import PathNotFound, StorageDriver, StorageUnavailable
 from appliance.storage.filesystem import FilesystemDriver
 from appliance.tls import ReloadableServerTLS, ensure_server_certs
+from appliance.workers import WorkerRole
 
 log = Logger()
 READONLY_REFRESH = 1.0
@@ -105,19 +108,27 @@ def base_url_factory(config: Config, scheme: str):
     return from_request
 
 
-def open_registry(config: Config, metrics: Metrics | None = None) -> Registry:
+def open_registry(config: Config, metrics: Metrics | None = None,
+                  role: WorkerRole = WorkerRole()) -> Registry:
     """The registry over the configured storage; `readonly.enabled: true` switches it on for all.
-    With `metrics`, every storage call is timed."""
+    With `metrics`, every storage call is timed; with workers, they share the read-only switch."""
     driver = open_driver(config)
+    limits = config.appliance.limits
+    if metrics is not None:
+        driver = TimedDriver(driver, metrics)
     registry = Registry.open(
-        TimedDriver(driver, metrics) if metrics is not None else driver,
+        driver,
         delete_enabled=config.storage.delete_enabled,
         max_manifest_bytes=config.appliance.max_manifest_bytes,
         gc_grace=config.appliance.gc_grace,
         purge_age=config.storage.uploadpurging.age,
         redirect=not config.storage.redirect_disable,
         blob_cache=config.storage.blobdescriptor == "inmemory",
+        upload_limits=UploadLimits(driver, per_repository=limits.maxrepositoryuploads,
+                                   total=limits.maxuploads, idle=limits.uploadidle),
     )
+    if role.shared_dir:
+        registry.readonly.share_on_host(os.path.join(role.shared_dir, "readonly.json"))
     if config.storage.readonly:
         registry.readonly.set(True)
     elif registry.readonly.refresh():
@@ -129,14 +140,15 @@ def storage_pool(config: Config) -> ThreadPool:
     return ThreadPool(minthreads=2, maxthreads=max(4, min(config.storage.maxthreads, 64)), name="storage")
 
 
-def open_authenticator(config: Config) -> HtpasswdAuthenticator | None:
+def open_authenticator(config: Config, limiter: LoginLimiter) -> HtpasswdAuthenticator | None:
     htpasswd = config.auth.htpasswd
-    return HtpasswdAuthenticator(htpasswd.path, htpasswd.realm) if htpasswd else None
+    return HtpasswdAuthenticator(htpasswd.path, htpasswd.realm, limiter=limiter) if htpasswd else None
 
 
 def build_site(config: Config, registry: Registry, pool: ThreadPool, reactor: Any, admin: AdminApi,
                authenticator: HtpasswdAuthenticator | None,
-               observed: Observability | None = None, gate: Gate | None = None) -> RegistrySite:
+               observed: Observability | None = None, gate: Gate | None = None,
+               limiter: LoginLimiter | None = None) -> RegistrySite:
     """The main port: `/v2/`, and `/admin/` for the htpasswd users in `appliance.admin.users`."""
     driver = registry.driver
     scheme = "https" if config.http.tls else "http"
@@ -153,12 +165,18 @@ def build_site(config: Config, registry: Registry, pool: ThreadPool, reactor: An
         proxy = config.proxy
         api.proxy = open_proxy(registry, api._run, reactor, remoteurl=proxy.remoteurl,
                                username=proxy.username, password=proxy.password, ttl=proxy.ttl,
-                               prefix=proxy.prefix)
+                               prefix=proxy.prefix,
+                               observe=metrics.observe_proxy if metrics is not None else None)
     gate = gate or authsetup.build_gate(config, authenticator)
     resource = RegistryResource(api, authenticator, config.http.headers, mounted,
                                 health=observed and observed.health, metrics=metrics, gate=gate,
-                                token_endpoint=authsetup.token_endpoint(config, gate, api._run))
-    return RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes, metrics)
+                                token_endpoint=authsetup.token_endpoint(config, gate, api._run, limiter))
+    limits = config.appliance.limits
+    return RegistrySite(resource, driver.spool_directory(), config.appliance.max_body_bytes, metrics,
+                        max_manifest_bytes=config.appliance.max_manifest_bytes,
+                        max_header_bytes=limits.maxheadersize, max_headers=limits.maxheaders,
+                        idle_timeout=limits.idletimeout, header_timeout=limits.headertimeout,
+                        reactor=reactor)
 
 
 def server_tls(config: Config) -> ReloadableServerTLS | None:
@@ -203,7 +221,8 @@ def background_failed(failure: Any) -> None:
 
 
 def schedule_maintenance(config: Config, registry: Registry, pool: ThreadPool, reactor: Any) -> None:
-    """Re-read the read-only flag every second; purge old uploads every interval."""
+    """Re-read the read-only flag every second; purge old uploads every interval (and the
+    pull-through cache's abandoned partial fetches then, and at start)."""
     def in_pool(function: Any, *args: Any) -> Deferred[Any]:
         return deferToThreadPool(reactor, pool, function, *args).addErrback(background_failed)
 
@@ -211,28 +230,34 @@ def schedule_maintenance(config: Config, registry: Registry, pool: ThreadPool, r
     readonly.clock = reactor
     readonly.start(READONLY_REFRESH, now=False)
     purging = config.storage.uploadpurging
+    in_pool(registry.maintenance.purge_fetches, purging.dryrun)
     if purging.enabled:
         purge = LoopingCall(in_pool, registry.maintenance.purge_uploads, purging.dryrun)
         purge.clock = reactor
         purge.start(purging.interval, now=False)
 
 
-async def serve(config: Config, reactor: Any, inherited: Sequence[int] = ()) -> None:
+async def serve(config: Config, reactor: Any, inherited: Sequence[int] = (),
+                role: WorkerRole = WorkerRole()) -> None:
     """Listen and serve until the reactor stops (SIGTERM/SIGINT).
 
     `inherited`: sockets passed by systemd (`systemd.listen_fds()`), served instead of `http.addr`.
+    `role`: which worker of `serve --workers N` this is, and where the workers share state.
     """
     tls = server_tls(config)
     endpoint = server_endpoint(config, reactor, tls)
     metrics = new_metrics(config)
-    registry = open_registry(config, metrics)
+    registry = open_registry(config, metrics, role)
     pool = storage_pool(config)
     admin = AdminApi(registry, pool, reactor)
-    authenticator = open_authenticator(config)
-    observed = Observability.build(config, reactor, registry.driver, pool, metrics)
+    admin.mirrored = config.proxy.prefix if config.proxy is not None else None
+    limiter = LoginLimiter(path=role.logins_path)
+    authenticator = open_authenticator(config, limiter)
+    observed = Observability.build(config, reactor, registry.driver, pool, metrics, role)
     gate = authsetup.build_gate(config, authenticator)
     await authsetup.start_etcd(config, gate, reactor)
-    site = build_site(config, registry, pool, reactor, admin, authenticator, observed, gate)
+    site = build_site(config, registry, pool, reactor, admin, authenticator, observed, gate,
+                      limiter)
     socket_path = config.appliance.admin_socket
     if socket_path and listen_admin(reactor, socket_path, RegistrySite(AdminResource(admin), None, 0)):
         log.info("admin API on unix:{path}", path=socket_path)

@@ -13,9 +13,13 @@ serves nothing itself. It:
   `NOTIFY_SOCKET`, owned by the parent, so the workers' own sd_notify calls tell the parent
   (not systemd) that they listen.
 
-Shared state (uploads, read-only flag, GC lock) lives in storage. What must not run N times
-belongs to worker 0 only: the admin socket, the upload purging schedule and `http.debug.addr`
-(so `/metrics` there counts worker 0's requests). Worker 0 is restarted like any other.
+Shared state (uploads, read-only flag, GC lock) lives in storage. What the workers share on
+this host lives in a private folder the parent makes (`--shared-dir`, removed when it stops):
+the failed-login counts (one SQLite file) and the Prometheus metric files of every worker
+(`PROMETHEUS_MULTIPROC_DIR`), so `/metrics` sums all workers. What must not run N times belongs
+to worker 0 only: the admin socket, the upload purging schedule, the `http.debug.addr`
+listener and webhook delivery (every worker queues its events in the shared event folder;
+worker 0 sends them). Worker 0 is restarted like any other.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import dataclasses
 import os
 import secrets
 import selectors
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -41,11 +47,28 @@ from twisted.logger import Logger
 from appliance import systemd
 from appliance.config import Config
 
-__all__ = ["Supervisor", "bind_listening_socket", "worker_config"]
+__all__ = ["Supervisor", "WorkerRole", "bind_listening_socket", "worker_config"]
 
 log = Logger()
 RESTART_DELAY = 1.0  # a worker that keeps dying is restarted at most once a second
 KILL_MARGIN = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """Which worker this process is. A single process is worker 0 of one and shares nothing."""
+
+    index: int = 0
+    shared_dir: str | None = None  # the parent's folder for what workers share on this host
+
+    @property
+    def delivers_events(self) -> bool:
+        return self.index == 0
+
+    @property
+    def logins_path(self) -> str:
+        """Where failed logins are counted: in memory, or one file for all workers."""
+        return os.path.join(self.shared_dir, "logins.sqlite3") if self.shared_dir else ":memory:"
 
 
 def worker_config(config: Config, index: int) -> Config:
@@ -118,6 +141,9 @@ class Supervisor:
         self.listening = listening
         self.listen_fd = listening.fileno()
         self.command = list(command)
+        self.shared_dir = tempfile.mkdtemp(prefix="registry-appliance-workers-")
+        self.metrics_dir = os.path.join(self.shared_dir, "metrics")
+        os.mkdir(self.metrics_dir)
         self.stopping = False
         self.reload_requested = False
         self.announced = False
@@ -134,11 +160,12 @@ class Supervisor:
     def _spawn(self, worker: _Worker) -> None:
         env = dict(os.environ)
         env["NOTIFY_SOCKET"] = worker.address
+        env["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
         for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
             env.pop(name, None)
         worker.process = subprocess.Popen(
             [*self.command, "--listen-fd", str(self.listen_fd),
-             "--worker-index", str(worker.index)],
+             "--worker-index", str(worker.index), "--shared-dir", self.shared_dir],
             pass_fds=(self.listen_fd,), env=env, preexec_fn=_die_with_parent,
         )
         worker.started = time.monotonic()
@@ -152,6 +179,12 @@ class Supervisor:
             self.stopping = True
 
     def run(self) -> int:
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
+
+    def _run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signal)
         selector = selectors.DefaultSelector()
@@ -220,12 +253,19 @@ class Supervisor:
                 return 1
             log.warn("worker {index} (pid {pid}) exited with status {code}; restarting it",
                      index=worker.index, pid=process.pid, code=code)
+            self._forget_gauges(process.pid)
             worker.process = None
             worker.reloading = False
             self._reloaded()
             quick = time.monotonic() - worker.started < RESTART_DELAY
             worker.started = time.monotonic() + (RESTART_DELAY if quick else 0.0)
         return None
+
+    def _forget_gauges(self, pid: int) -> None:
+        """A dead worker's gauges (uploads in progress) no longer count; its counters do."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, self.metrics_dir)
 
     def _send_all(self, signum: int, only_ready: bool = False) -> None:
         for worker in self.workers:

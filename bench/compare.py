@@ -54,19 +54,29 @@ class Target:
             command[1:1] = ["-u", f"{USER}:{PASSWORD}"]
         return subprocess.run(command, capture_output=True, text=True, check=True)
 
+    def processes(self) -> list[int]:
+        """The server and its worker processes (`serve --workers N` starts one per core)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *map(int, children)]
+
     def rss_mib(self) -> tuple[float, float]:
-        """(current, peak) resident memory of the server process, from /proc."""
-        fields = dict(
-            line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines() if ":" in line
-        )
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        """(current, peak) resident memory of the server's processes, summed, from /proc."""
+        current = peak = 0.0
+        for pid in self.processes():
+            fields = dict(line.split(":", 1)
+                          for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+            current += int(fields["VmRSS"].split()[0]) / 1024
+            peak += int(fields["VmHWM"].split()[0]) / 1024
+        return current, peak
 
     def bytes_written(self) -> int:
-        """Bytes this process caused to be written to storage (/proc/PID/io write_bytes)."""
-        for line in Path(f"/proc/{self.pid}/io").read_text().splitlines():
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-        raise RuntimeError("no write_bytes in /proc/PID/io")
+        """Bytes the server's processes caused to be written to storage (/proc/PID/io)."""
+        written = 0
+        for pid in self.processes():
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("write_bytes:"):
+                    written += int(line.split()[1])
+        return written
 
 
 def push_blob(target: Target, repo: str, path: Path, digest: str) -> float:
@@ -150,7 +160,7 @@ def measure(targets: list[Target], blob: Path, args: argparse.Namespace) -> dict
     return {label: {k: statistics.median(v) if isinstance(v, list) else v for k, v in r.items()} for label, r in results.items()}
 
 
-def start_all(work: Path, stack: list[Callable[[], None]], s3: bool = False) -> list[Target]:
+def start_all(work: Path, stack: list[Callable[[], None]], s3: bool = False, workers: int = 0) -> list[Target]:
     certs = init_certs(work / "certs", days=2)
     storage: dict[str, dict[str, object]] = {}
     if s3:
@@ -173,7 +183,7 @@ def start_all(work: Path, stack: list[Callable[[], None]], s3: bool = False) -> 
         if s3:
             config["storage"] = {"s3": storage[f"ours{suffix}"], "redirect": {"disable": True},
                                  "delete": {"enabled": True}}
-        ours = ApplianceServer(ours_dir, config).start()
+        ours = ApplianceServer(ours_dir, config, args=["--workers", str(workers)]).start()
         stack.append(ours.stop)
         targets.append(Target(f"ours{suffix}", ours.url, ours.process.pid, certs.ca_cert, auth))
         theirs = Distribution(work / f"dist{suffix}", work / f"dist{suffix}" / "data",
@@ -217,18 +227,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--s3", action="store_true", help="both registries on S3 (a SeaweedFS on loopback)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="our `serve --workers N` (default 0: one per core, as `serve` does)")
     parser.add_argument("--write", action="store_true", help="record the table in docs/benchmarks.md")
     args = parser.parse_args()
     stack: list[Callable[[], None]] = []
     with tempfile.TemporaryDirectory(prefix="ra-bench-", dir=os.environ.get("BENCH_TMP")) as tmp:
         try:
-            targets = start_all(Path(tmp), stack, s3=args.s3)
+            targets = start_all(Path(tmp), stack, s3=args.s3, workers=args.workers)
             results = measure(targets, Path(tmp) / "blob.bin", args)
         finally:
             for stop in reversed(stack):
                 stop()
     where = "S3 (SeaweedFS on loopback, blobs proxied)" if args.s3 else "filesystem"
+    workers = args.workers or len(os.sched_getaffinity(0))
     header = (f"Measured {datetime.date.today():%Y-%m-%d} on {os.cpu_count()} cores, {args.blob_mib} MiB blob, "
+              f"ours with {workers} worker{'s' if workers > 1 else ''} (RSS summed over its processes), "
               f"median of {args.rounds} rounds, wrk {args.seconds}s per figure, TLS on both, storage {where}.")
     report = f"{header}\n\n{table(results, skip=S3_SKIPPED if args.s3 else ())}\n"
     print(report)

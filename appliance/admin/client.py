@@ -106,6 +106,12 @@ class AdminClient:
     def gc_status(self) -> dict[str, Any]:
         return self.request("GET", routes.GC)
 
+    def start_fsck(self, repair: bool = False) -> dict[str, Any]:
+        return self.request("POST", routes.FSCK, {"repair": repair})
+
+    def fsck_status(self) -> dict[str, Any]:
+        return self.request("GET", routes.FSCK)
+
     def purge_uploads(self, dry_run: bool = False, age: float | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"dry_run": dry_run}
         if age is not None:

@@ -2,8 +2,8 @@
 
 Each handler takes the parsed JSON body and the path parameters and returns (status, value);
 `resource.py` does routing, authentication and errors. Writes obey read-only mode and
-`storage.delete.enabled` as the v2 API does; flipping read-only, GC and upload purging do not,
-since they are how an operator gets out of trouble.
+`storage.delete.enabled` as the v2 API does; flipping read-only, GC, fsck repair and upload
+purging do not, since they are how an operator gets out of trouble.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ Reply = tuple[int, Any]
 
 class AdminApi:
     notifier: Any = None  # an `appliance.notify.Notifier`, set by the server when configured
+    mirrored: str | None = None  # the pull-through cache's prefix, set by the server if any
 
     def __init__(self, registry: Registry, pool: ThreadPool, reactor: Any) -> None:
         self.registry = registry
@@ -124,6 +125,15 @@ class AdminApi:
 
     async def gc_status(self, body: Body) -> Reply:
         return 200, await self.run(self.registry.maintenance.gc_status)
+
+    async def start_fsck(self, body: Body) -> Reply:
+        maintenance, repair = self.registry.maintenance, _flag(body, "repair", False)
+        if not maintenance.start_fsck(repair, self.registry.manifests.max_bytes, self.mirrored):
+            raise RegistryError("CONFLICT", "an integrity check is already running on this server")
+        return 202, await self.run(maintenance.fsck_status)
+
+    async def fsck_status(self, body: Body) -> Reply:
+        return 200, await self.run(self.registry.maintenance.fsck_status)
 
     async def purge_uploads(self, body: Body) -> Reply:
         dry_run, age = _flag(body, "dry_run", False), _seconds(body, "age")

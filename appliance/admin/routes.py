@@ -15,6 +15,7 @@ REPOSITORIES = f"{PREFIX}/repositories"
 COPY = f"{PREFIX}/copy"
 READONLY = f"{PREFIX}/readonly"
 GC = f"{PREFIX}/gc"
+FSCK = f"{PREFIX}/fsck"
 PURGE = f"{PREFIX}/uploads/purge"
 NOTIFICATIONS = f"{PREFIX}/notifications"
 
@@ -35,6 +36,8 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("PUT", READONLY, "set_readonly"),
         ("GET", GC, "gc_status"),
         ("POST", GC, "start_gc"),
+        ("GET", FSCK, "fsck_status"),
+        ("POST", FSCK, "start_fsck"),
         ("GET", PURGE, "last_purge"),
         ("POST", PURGE, "purge_uploads"),
         ("GET", NOTIFICATIONS, "notifications"),

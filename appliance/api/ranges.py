@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)\Z")  # ASCII digits: `\d` takes "١٢" too
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?\Z")
 
 
 class Unsatisfiable(ValueError):

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Coroutine, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -16,14 +18,17 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from appliance.auth.basic import HtpasswdAuthenticator
 from appliance.registry import RegistryError, StorageUnavailable
+from appliance.registry.uploadlimits import TooManyUploads
 
 from . import routes
 from .authz import Gate, required_scopes
+from .body import SpooledBody
 from .debug import HEALTH_PATH, render_health
 from .errors import envelope, status_of
 from .v2 import V2Api
 
 log = Logger()
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _UPLOAD_HANDLERS = frozenset({"start_upload", "patch_upload", "finish_upload"})
 # Refused under names a pull-through cache mirrors (`proxy`).
 _WRITE_HANDLERS = _UPLOAD_HANDLERS | {"cancel_upload", "put_manifest", "delete_manifest",
@@ -81,7 +86,10 @@ class RegistryResource(Resource):
 
     async def _handle(self, request: Request) -> None:
         self.set_common_headers(request)
-        await respond(request, self._dispatch(request))
+        body = getattr(request, "content", None)
+        # A client that hangs up must not close the body under the handler.
+        with body.held() if isinstance(body, SpooledBody) else nullcontext():
+            await respond(request, self._dispatch(request))
 
     async def _dispatch(self, request: Request) -> None:
         path = request.path.decode("latin-1")
@@ -102,6 +110,9 @@ class RegistryResource(Resource):
         request.route_name = handler_name
         if self._api.proxy is not None and handler_name in _WRITE_HANDLERS:
             self._api.proxy.refuse_writes(params.get("name", ""))
+        failure = getattr(getattr(request, "content", None), "failure", None)
+        if failure is not None:  # the body could not be spooled (the disk is full)
+            raise failure
         uploading = self._metrics is not None and handler_name in _UPLOAD_HANDLERS
         if uploading:
             self._metrics.uploads.inc()
@@ -114,18 +125,27 @@ class RegistryResource(Resource):
 
 async def respond(request: Request, work: Coroutine[Any, Any, None]) -> None:
     """Await a handler; a `RegistryError` becomes the error envelope, an unavailable backend a
-    503 UNAVAILABLE, anything else a logged 500."""
+    503 UNAVAILABLE, a full disk a 507, anything else a logged 500."""
     try:
         await work
     except RegistryError as error:
+        if isinstance(error, TooManyUploads) and not request.startedWriting:
+            request.setHeader("Retry-After", str(error.retry_after))
         _write_error(request, status_of(error), error.code, error.message, error.detail)
     except StorageUnavailable as error:
         # The backend is down or throttling: nothing half-done was committed, the client retries.
         log.warn("request {method} {path}: {error}", method=request.method, path=request.path, error=error)
         _write_error(request, 503, "UNAVAILABLE", "storage backend unavailable; retry later")
-    except Exception:
-        log.failure("request {method} {path} failed", method=request.method, path=request.path)
-        _write_error(request, 500, "UNKNOWN", "internal server error; see the server log")
+    except Exception as error:
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            # Nothing half-written is visible (atomic writes, checked digests): free space, retry.
+            log.warn("request {method} {path}: storage full: {error}", method=request.method,
+                     path=request.path, error=error)
+            _write_error(request, 507, "UNKNOWN",
+                         "the registry's storage is full; free space and retry")
+        else:
+            log.failure("request {method} {path} failed", method=request.method, path=request.path)
+            _write_error(request, 500, "UNKNOWN", "internal server error; see the server log")
     if not request.finished and not request._disconnected:
         request.finish()
 

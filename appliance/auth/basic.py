@@ -48,6 +48,7 @@ class HtpasswdAuthenticator:
         realm: str,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        limiter: LoginLimiter | None = None,
     ) -> None:
         self.path = path
         self.realm = realm
@@ -58,7 +59,7 @@ class HtpasswdAuthenticator:
         self._stamp: htpasswd.FileStamp | None = None
         self._entries: dict[str, str] = {}
         self._verdicts: dict[bytes, tuple[bool, float]] = {}
-        self.limiter = LoginLimiter()
+        self.limiter = limiter or LoginLimiter()
 
     def cached_verdict(self, user: str, password: str) -> bool | None:
         """The remembered answer, or None when bcrypt must run. Cheap: safe on the reactor."""

@@ -23,6 +23,7 @@ from .model import (
     AuthConfig,
     Config,
     HTTPConfig,
+    LimitsConfig,
     LogConfig,
     StorageConfig,
     TLSConfig,
@@ -288,6 +289,25 @@ def _auth(auth: Section) -> AuthConfig:
     return authbuild.auth(auth)
 
 
+def _limits(limits: Section) -> LimitsConfig:
+    """`appliance.limits` beyond the two sizes: counts must be 0 (none) or more, timeouts
+    above 0 (a connection with no timeout could be held open forever)."""
+    counts = {key: limits.integer(key, getattr(LimitsConfig, key))
+              for key in ("maxheaders", "maxuploads", "maxrepositoryuploads")}
+    for key, value in counts.items():
+        if value < 0:
+            limits.problem(key, "must be 0 (no limit) or more")
+    times = {key: limits.duration(key, getattr(LimitsConfig, key))
+             for key in ("idletimeout", "headertimeout", "uploadidle")}
+    for key, value in times.items():
+        if value <= 0:
+            limits.problem(key, "must be longer than 0s")
+    headersize = limits.size("maxheadersize", LimitsConfig.maxheadersize)
+    if headersize < 1024:
+        limits.problem("maxheadersize", "must be 1KiB or more (docker's own headers need it)")
+    return LimitsConfig(maxheadersize=headersize, **counts, **times)
+
+
 def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
     certs, limits = appliance.section("certs"), appliance.section("limits")
     admin, gc = appliance.section("admin"), appliance.section("gc")
@@ -301,6 +321,7 @@ def _appliance(appliance: Section, paths: DefaultPaths) -> ApplianceConfig:
         autogenerate_certs=certs.boolean("autogenerate", False),
         max_body_bytes=limits.size("maxbodysize", ApplianceConfig.max_body_bytes),
         max_manifest_bytes=limits.size("maxmanifestsize", ApplianceConfig.max_manifest_bytes),
+        limits=_limits(limits),
         admin_socket=admin.string("socket", paths.admin_socket),
         admin_users=admin.strings("users"),
         gc_grace=gc.duration("grace", ApplianceConfig.gc_grace),

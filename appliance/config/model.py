@@ -291,6 +291,25 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """`appliance.limits` on connections and upload sessions (body and manifest sizes are
+    `ApplianceConfig.max_body_bytes`/`max_manifest_bytes`). 0 means no limit.
+
+    `idletimeout`: a connection that sends nothing for this long is closed; `headertimeout`:
+    a request's line and headers must arrive within this long (slowloris). Upload sessions count
+    against `maxuploads` (all repositories) and `maxrepositoryuploads` while they have had bytes
+    or started within `uploadidle`; older ones still resume, and upload purging removes them."""
+
+    maxheadersize: int = 64 * 1024
+    maxheaders: int = 200
+    idletimeout: float = 60.0
+    headertimeout: float = 30.0
+    maxuploads: int = 0
+    maxrepositoryuploads: int = 1000
+    uploadidle: float = 3600.0
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     """Our own settings, under `appliance:`; Distribution has no equivalent."""
 
@@ -298,6 +317,7 @@ class ApplianceConfig:
     autogenerate_certs: bool
     max_body_bytes: int = 0
     max_manifest_bytes: int = 4 * 1024 * 1024
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     admin_socket: str = ""
     admin_users: tuple[str, ...] = ()
     gc_grace: float = 3600.0

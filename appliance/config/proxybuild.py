@@ -33,6 +33,10 @@ def proxy(section: Section, mirrored_prefix: str) -> ProxyConfig | None:
     if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc
                               or parts.query or parts.fragment):
         section.problem("remoteurl", "must be an http or https URL like https://registry-1.docker.io")
+    elif parts is not None and "@" in parts.netloc:
+        # The URL is shown in logs and in error messages to clients: no credentials in it.
+        section.problem("remoteurl", "must not hold credentials; set proxy.username and "
+                                     "proxy.password instead")
     username, password = section.string("username", ""), section.string("password", "")
     if bool(username) != bool(password):
         section.problem("password" if username else "username",

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from . import authbuild
-from .model import Config
+from .model import Config, LimitsConfig
 
 REDACTED = "<redacted>"
+# Matched against key names without "-" and "_", so header names count too (`X-Api-Key`).
 _SECRET_WORDS = ("secret", "password", "passwd", "accesskey", "privatekey", "credentials",
-                 "authorization", "sessiontoken")
+                 "authorization", "token", "apikey", "cookie")
 
 
 def redacted_yaml(config: Config) -> str:
@@ -55,7 +57,8 @@ def _tree(config: Config) -> dict[str, object]:
             "certs": {"dir": config.appliance.certs_dir,
                       "autogenerate": config.appliance.autogenerate_certs},
             "limits": {"maxbodysize": config.appliance.max_body_bytes,
-                       "maxmanifestsize": config.appliance.max_manifest_bytes},
+                       "maxmanifestsize": config.appliance.max_manifest_bytes,
+                       **_limits(config.appliance.limits)},
             "admin": {"socket": config.appliance.admin_socket, "users": list(config.appliance.admin_users)},
             "gc": {"grace": _duration(config.appliance.gc_grace)},
             "shutdown": {"timeout": _duration(config.appliance.shutdown_timeout)},
@@ -125,6 +128,12 @@ def _health(config: Config) -> dict[str, object]:
     return {"health": tree} if tree else {}
 
 
+def _limits(limits: LimitsConfig) -> dict[str, object]:
+    """Counts and sizes as numbers, timeouts as durations, so `config check` output loads back."""
+    return {field.name: _duration(value) if isinstance(value, float) else value
+            for field in dataclasses.fields(limits) for value in [getattr(limits, field.name)]}
+
+
 def _duration(seconds: float) -> str:
     """The largest whole Go unit, e.g. "168h"; sub-millisecond parts are rounded off."""
     for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
@@ -139,7 +148,25 @@ def _redact(node: object, key: str = "") -> object:
         return {k: _redact(v, str(k)) for k, v in node.items()}
     if isinstance(node, list):
         return [_redact(v, key) for v in node]
-    secret = any(word in key.lower() for word in _SECRET_WORDS)
+    name = key.lower().replace("-", "").replace("_", "")
+    secret = any(word in name for word in _SECRET_WORDS)
     if isinstance(node, str) and node and (secret or "PRIVATE KEY-----" in node):
         return REDACTED
-    return node
+    return redacted_url(node) if isinstance(node, str) else node
+
+
+def redacted_url(text: str) -> str:
+    """A URL's password (`https://user:password@host/`) replaced by "<redacted>"; anything else
+    as it is. For every place that shows a configured URL: dumps, logs, the admin API."""
+    if "://" not in text or "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:
+        return text
+    if password is None:
+        return text
+    userinfo, _, host = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

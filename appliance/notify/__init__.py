@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from appliance.config.model import Config, EndpointConfig
+from appliance.config.redact import redacted_url
 
 from .events import ACTIONS, BLOB_MEDIA_TYPE, RequestInfo, envelope, make_event
 from .queue import Endpoint, Post
@@ -49,7 +50,8 @@ class Notifier:
 
     def __init__(self, config: Config, reactor: Any, post: Post | None = None,
                  observe: Callable[[str, str, float], None] = lambda name, what, value: None,
-                 source_addr: str | None = None) -> None:
+                 source_addr: str | None = None, worker: int = 0, delivers: bool = True,
+                 poll: float | None = None) -> None:
         settings = config.appliance.notifications
         self.media_type = settings.mediatype
         self.include_references = config.notifications.include_references
@@ -57,6 +59,7 @@ class Notifier:
                        "instanceID": str(uuid.uuid4())}
         self._files = ThreadPool(minthreads=0, maxthreads=1, name="events")
         self._reactor = reactor
+        self.delivers = delivers
         self.disabled: list[EndpointConfig] = []
         self.endpoints: list[Endpoint] = []
         post = post or treq_post(reactor)
@@ -66,7 +69,7 @@ class Notifier:
                 continue
             self.endpoints.append(Endpoint(
                 endpoint, os.path.join(settings.statedir, endpoint.name), settings.maxqueue,
-                self.media_type, post, reactor, self._files, observe))
+                self.media_type, post, reactor, self._files, observe, worker, delivers, poll))
 
     @property
     def enabled(self) -> bool:
@@ -79,8 +82,9 @@ class Notifier:
         self._reactor.addSystemEventTrigger("after", "shutdown", self._files.stop)
         for endpoint in self.endpoints:
             await endpoint.start()
-            log.info("notifications: sending events to {name} ({url})",
-                     name=endpoint.name, url=endpoint.config.url)
+            if self.delivers:
+                log.info("notifications: sending events to {name} ({url})",
+                         name=endpoint.name, url=redacted_url(endpoint.config.url))
 
     def stop(self) -> None:
         for endpoint in self.endpoints:
@@ -102,9 +106,11 @@ class Notifier:
             endpoint.enqueue(body, description)
 
     def status(self) -> dict[str, Any]:
+        """For the admin API; a password in an endpoint's URL is redacted."""
         disabled = [{"name": e.name, "url": e.url, "disabled": True} for e in self.disabled]
+        endpoints = [e.status() for e in self.endpoints] + disabled
         return {"mediatype": self.media_type,
-                "endpoints": [e.status() for e in self.endpoints] + disabled}
+                "endpoints": [{**e, "url": redacted_url(e["url"])} for e in endpoints]}
 
 
 def _port(addr: str) -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 ALGORITHMS = {"sha256": 64, "sha512": 128}
-_DIGEST = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+_DIGEST = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)\Z")
 
 
 class InvalidDigest(ValueError):

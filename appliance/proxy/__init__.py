@@ -12,7 +12,7 @@ from twisted.internet.defer import Deferred
 
 from appliance.registry import Registry
 
-from .cache import Proxy, RemoteBlob
+from .cache import Observe, Proxy, RemoteBlob
 from .upstream import Upstream, UpstreamUnavailable
 
 __all__ = ["Proxy", "RemoteBlob", "Upstream", "UpstreamUnavailable", "open_proxy"]
@@ -20,7 +20,8 @@ __all__ = ["Proxy", "RemoteBlob", "Upstream", "UpstreamUnavailable", "open_proxy
 
 def open_proxy(registry: Registry, run: Callable[..., Deferred[Any]], reactor: Any, *,
                remoteurl: str, username: str = "", password: str = "", ttl: float,
-               prefix: str = "", http: Any = None) -> Proxy:
-    """The cache for `proxy.*` settings; `http` replaces treq's client (tests)."""
+               prefix: str = "", http: Any = None, observe: Observe | None = None) -> Proxy:
+    """The cache for `proxy.*` settings; `http` replaces treq's client (tests); `observe`
+    hears each cache hit or miss (metrics)."""
     upstream = Upstream(remoteurl, username, password, reactor, http)
-    return Proxy(registry, upstream, run, reactor, ttl, prefix)
+    return Proxy(registry, upstream, run, reactor, ttl, prefix, observe)

@@ -12,6 +12,12 @@ miss, are stored in our storage as if pushed, and are served from there afterwar
   corrupt upstream never hands a client a complete wrong blob. A client that goes away does
   not stop the fetch: the blob is still cached for the next pull.
 - Pushes and deletes under mirrored names are refused with 405 UNSUPPORTED.
+
+Each decision is reported to `observe(kind, result, fetched_bytes)` (metrics): `kind` is
+"manifest" or "blob"; `result` one of `hit` (served from storage, upstream not asked), `miss`
+(fetched from the upstream), `revalidated` (the upstream confirmed what is cached, which is
+served), `stale` (upstream down, cached tag served), `unknown` (the upstream says it does not
+exist), `error` (nothing to serve: upstream down or failing, or the fetch broke).
 """
 
 from __future__ import annotations
@@ -48,26 +54,34 @@ MANIFEST_ACCEPT = ", ".join([mediatypes.OCI_INDEX, mediatypes.DOCKER_LIST, media
 # Bytes fetched but not yet written to storage before the upstream is paused.
 _BUFFER_LIMIT = 8 << 20
 _MANIFEST_LIMIT = 4 << 20
+Observe = Callable[[str, str, int], None]
 
 
 def _unavailable(message: str) -> RegistryError:
     return RegistryError("UNAVAILABLE", message)
 
 
+def _failure(error: BaseException) -> str:
+    """The `observe` result of a request that raised `error`."""
+    unknown = ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN")
+    return "unknown" if isinstance(error, RegistryError) and error.code in unknown else "error"
+
+
 class Proxy:
     """The cache in front of `upstream` for names under `prefix` ("" = every name).
 
     `run` runs a blocking call in the storage thread pool and returns a Deferred; `clock`
-    gives the time (`seconds()`), for `ttl`."""
+    gives the time (`seconds()`), for `ttl`; `observe` hears each hit or miss (see above)."""
 
     def __init__(self, registry: Registry, upstream: Upstream, run: Callable[..., Deferred[Any]],
-                 clock: Any, ttl: float, prefix: str = "") -> None:
+                 clock: Any, ttl: float, prefix: str = "", observe: Observe | None = None) -> None:
         self.registry = registry
         self.upstream = upstream
         self._run = run
         self._clock = clock
         self.ttl = ttl
         self.prefix = prefix
+        self.observe: Observe = observe or (lambda kind, result, fetched: None)
 
     def covers(self, name: str) -> bool:
         return name.startswith(self.prefix) and len(name) > len(self.prefix)
@@ -94,30 +108,46 @@ class Proxy:
         checked upstream again once `ttl` has passed."""
         if not self.covers(name):
             return
-        if isinstance(ref, Digest):
-            if await self._run(self._is_revision, name, ref):
-                return
-            try:
-                body = await self._fetch_manifest(name, str(ref))
-            except UpstreamUnavailable as error:  # by digest: nothing stale to fall back on
-                raise _unavailable(f"the upstream registry is unavailable: {error}") from None
-            if Digest.of(body, ref.algorithm) != ref:
-                raise _unavailable(f"the upstream sent a manifest that does not match {ref}")
-            await self._run(self._store_manifest, name, ref, body, None)
-            return
-        local, checked = await self._run(self._cached_tag, name, ref)
+        try:
+            result, fetched = await (self._ensure_digest(name, ref) if isinstance(ref, Digest)
+                                     else self._ensure_tag(name, ref))
+        except Exception as error:
+            self.observe("manifest", _failure(error), 0)
+            raise
+        self.observe("manifest", result, fetched)
+
+    async def _ensure_digest(self, name: str, ref: Digest) -> tuple[str, int]:
+        """(result, bytes fetched) for a manifest by digest."""
+        if await self._run(self._is_revision, name, ref):
+            return "hit", 0
+        try:
+            body = await self._fetch_manifest(name, str(ref))
+        except UpstreamUnavailable as error:  # by digest: nothing stale to fall back on
+            raise _unavailable(f"the upstream registry is unavailable: {error}") from None
+        if Digest.of(body, ref.algorithm) != ref:
+            raise _unavailable(f"the upstream sent a manifest that does not match {ref}")
+        await self._run(self._store_manifest, name, ref, body, None)
+        return "miss", len(body)
+
+    async def _ensure_tag(self, name: str, tag: str) -> tuple[str, int]:
+        """(result, bytes fetched) for a manifest by tag."""
+        local, checked = await self._run(self._cached_tag, name, tag)
         now = self._clock.seconds()
         if local is not None and checked is not None and now - checked < self.ttl:
-            return
+            return "hit", 0
         try:
-            await self._refresh_tag(name, ref, local)
+            fetched = await self._refresh_tag(name, tag, local)
         except UpstreamUnavailable as error:
             if local is None:
                 raise _unavailable(f"the upstream registry is unavailable: {error}") from None
             log.warn("proxy: serving {name}:{tag} from the cache (stale): {error}",
-                     name=name, tag=ref, error=error)
+                     name=name, tag=tag, error=error)
+            return "stale", 0
+        return ("revalidated", 0) if fetched is None else ("miss", fetched)
 
-    async def _refresh_tag(self, name: str, tag: str, local: Digest | None) -> None:
+    async def _refresh_tag(self, name: str, tag: str, local: Digest | None) -> int | None:
+        """Ask the upstream where `tag` points; fetch the manifest if it moved. Returns the
+        bytes fetched, or None when the cached manifest is current."""
         remote = self.remote_name(name)
         head = await self.upstream.request(
             "HEAD", f"/v2/{remote}/manifests/{tag}", self._scope(name),
@@ -130,12 +160,13 @@ class Proxy:
         announced = _digest_header(head)
         if announced is not None and announced == local:
             await self._run(self._touch_tag, name, tag, announced)
-            return
+            return None
         body = await self._fetch_manifest(name, str(announced) if announced else tag)
         digest = Digest.of(body, announced.algorithm if announced else "sha256")
         if announced is not None and digest != announced:
             raise UpstreamUnavailable(f"{remote}:{tag}: the manifest does not match {announced}")
         await self._run(self._store_manifest, name, digest, body, tag)
+        return len(body)
 
     async def _fetch_manifest(self, name: str, reference: str) -> bytes:
         remote = self.remote_name(name)
@@ -197,9 +228,27 @@ class Proxy:
 
     async def blob_miss(self, name: str, digest: Digest, head: bool = False) -> RemoteBlob | None:
         """None when the blob is to be served from storage (not mirrored, or cached); else the
-        upstream's answer, ready to stream (`head`: its size only)."""
-        if not self.covers(name) or await self._run(self.registry.blobs.is_linked, name, digest):
+        upstream's answer, ready to stream (`head`: its size only). A GET's outcome is
+        observed when its stream ends."""
+        if not self.covers(name):
             return None
+        if await self._run(self.registry.blobs.is_linked, name, digest):
+            self.observe("blob", "hit", 0)
+            return None
+        try:
+            remote = await self._blob_upstream(name, digest, head)
+        except Exception as error:
+            self.observe("blob", _failure(error), 0)
+            raise
+        if remote is None:
+            self.observe("blob", "revalidated", 0)
+        elif head:
+            self.observe("blob", "miss", 0)
+        return remote
+
+    async def _blob_upstream(self, name: str, digest: Digest, head: bool) -> RemoteBlob | None:
+        """Ask the upstream for a blob not linked here; None once a copy stored for another
+        repository is linked (the upstream has it under this name too)."""
         remote = self.remote_name(name)
         present = await self._run(self.registry.blobs.exists_global, digest)
         try:
@@ -233,6 +282,12 @@ class RemoteBlob:
         announced = response.headers.getRawHeaders(b"content-length", [b""])[0]
         self.size: int | None = int(announced) if announced.isdigit() else (
             None if response.length is UNKNOWN_LENGTH else int(response.length))
+        self._tee: _Tee | None = None  # while and after streaming: the bytes received
+
+    @property
+    def received(self) -> int:
+        """The bytes received from the upstream so far."""
+        return self._tee.received if self._tee is not None else 0
 
     def discard(self) -> Deferred[None]:
         return Deferred.fromCoroutine(_discard(self._response))
@@ -241,10 +296,18 @@ class RemoteBlob:
         """Send the blob to `consumer` while storing it; `gone` fires if the client leaves.
         Raises 503 UNAVAILABLE (nothing stored; the client's response is cut short) if the
         fetch fails or does not verify."""
+        try:
+            await self._stream(consumer, gone)
+        except BaseException:
+            self._proxy.observe("blob", "error", self.received)
+            raise
+        self._proxy.observe("blob", "miss", self.received)
+
+    async def _stream(self, consumer: IConsumer, gone: Deferred[Any] | None) -> None:
         run, driver = self._proxy._run, self._proxy.registry.driver
         incoming = paths.proxy_incoming(str(uuid.uuid4()))
         writer: FileWriter = await run(driver.writer, incoming)
-        tee = _Tee(consumer, writer, run, self.digest)
+        self._tee = tee = _Tee(consumer, writer, run, self.digest)
         if gone is not None:
             gone.addErrback(lambda _: tee.stopProducing())
         if not tee.client_gone:

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 
 from appliance.storage.driver import StorageDriver, StorageUnavailable
 
-from .blobs import BlobDescriptorCache, BlobStore
+from .blobs import BlobStore, blob_descriptor_cache
 from .catalog import Catalog
 from .copy import Copier
 from .details import Details
 from .errors import RegistryError
 from .maintenance import Maintenance
-from .manifests import ManifestStore
+from .manifests import ManifestStore, manifest_body_cache
 from .readonly import ReadOnlyFlag
+from .uploadlimits import UploadLimits
 from .uploads import Body, Uploads
 from .usage import Usage
 
@@ -48,15 +49,19 @@ class Registry:
         purge_age: float = 168 * 3600.0,
         redirect: bool = False,
         blob_cache: bool = False,
+        upload_limits: UploadLimits | None = None,
     ) -> Registry:
         """`redirect`: blob GETs go to the driver's redirect URLs when it has them;
-        `blob_cache`: remember blob sizes for downloads (storage.cache.blobdescriptor)."""
-        blobs = BlobStore(driver, BlobDescriptorCache() if blob_cache else None, redirect)
-        manifests = ManifestStore(driver, blobs, max_manifest_bytes)
+        `blob_cache`: remember blob sizes and manifest bodies by digest
+        (storage.cache.blobdescriptor);
+        `upload_limits`: caps on open upload sessions."""
+        blobs = BlobStore(driver, blob_descriptor_cache() if blob_cache else None, redirect)
+        bodies = manifest_body_cache() if blob_cache else None
+        manifests = ManifestStore(driver, blobs, max_manifest_bytes, bodies)
         return cls(
             driver=driver,
             blobs=blobs,
-            uploads=Uploads(driver, blobs),
+            uploads=Uploads(driver, blobs, upload_limits),
             manifests=manifests,
             catalog=Catalog(driver),
             readonly=ReadOnlyFlag(driver),

@@ -9,8 +9,6 @@ that a garbage collector in another process removed is never taken as present th
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -19,6 +17,7 @@ from appliance.storage import paths
 from appliance.storage.driver import PathNotFound, StorageDriver
 
 from .errors import RegistryError
+from .lru import LruCache
 
 
 @dataclass(frozen=True)
@@ -27,38 +26,16 @@ class BlobInfo:
     size: int
 
 
-class BlobDescriptorCache:
-    """Digest -> size of blobs seen present; bounded (least recently used go first), thread-safe."""
-
-    def __init__(self, limit: int = 65536) -> None:
-        self._sizes: OrderedDict[Digest, int] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, digest: Digest) -> int | None:
-        with self._lock:
-            size = self._sizes.get(digest)
-            if size is not None:
-                self._sizes.move_to_end(digest)
-            return size
-
-    def put(self, digest: Digest, size: int) -> None:
-        with self._lock:
-            self._sizes[digest] = size
-            self._sizes.move_to_end(digest)
-            while len(self._sizes) > self._limit:
-                self._sizes.popitem(last=False)
-
-    def forget(self, digest: Digest) -> None:
-        with self._lock:
-            self._sizes.pop(digest, None)
+def blob_descriptor_cache(limit: int = 65536) -> LruCache[Digest, int]:
+    """Digest -> size of blobs seen present."""
+    return LruCache(limit)
 
 
 class BlobStore:
     """`cache`: see the module docstring. `redirect`: GETs may be sent to the driver's
     `redirect_url` (S3 presigned URLs) instead of passing through us."""
 
-    def __init__(self, driver: StorageDriver, cache: BlobDescriptorCache | None = None,
+    def __init__(self, driver: StorageDriver, cache: LruCache[Digest, int] | None = None,
                  redirect: bool = False) -> None:
         self.driver = driver
         self.cache = cache
@@ -168,6 +145,7 @@ class BlobStore:
         return self.stat_global(digest)
 
     def put_content(self, digest: Digest, data: bytes) -> None:
-        """Store small content (manifests) under its digest unless already present."""
-        if not self.exists_global(digest):
-            self.driver.put_content(paths.blob_data(digest), data)
+        """Store small content (manifests) under its digest. Written even when present (one
+        atomic write instead of a stat), so pushing a manifest again repairs stored bytes that
+        were corrupted."""
+        self.driver.put_content(paths.blob_data(digest), data)

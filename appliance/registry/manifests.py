@@ -1,9 +1,16 @@
-"""Manifests and tags: stored as blobs, linked as revisions, named by tags."""
+"""Manifests and tags: stored as blobs, linked as revisions, named by tags.
+
+A manifest's bytes are checked against its digest each time they are read from storage, so a
+corrupted one is answered as unknown (and logged), never served. With a body cache, checked
+bodies are remembered by digest, which leaves one storage read (the link) per GET by digest.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+from twisted.logger import Logger
 
 from appliance.oci import mediatypes
 from appliance.oci.digest import Digest, InvalidDigest
@@ -14,6 +21,15 @@ from appliance.storage.driver import PathNotFound, StorageDriver
 
 from .blobs import BlobStore
 from .errors import RegistryError
+from .lru import LruCache
+
+log = Logger()
+BODY_CACHE_BYTES = 8 << 20
+
+
+def manifest_body_cache(limit: int = BODY_CACHE_BYTES) -> LruCache[Digest, bytes]:
+    """Digest -> manifest bytes that matched it, up to `limit` bytes in all."""
+    return LruCache(limit, len)
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,8 @@ def parse_reference(reference: str) -> Digest | str:
 
 class ManifestTooLarge(RegistryError):
     def __init__(self, limit: int) -> None:
-        super().__init__("SIZE_INVALID", f"manifest is larger than the limit of {limit} bytes")
+        super().__init__("SIZE_INVALID", f"manifest is larger than the limit of {limit} bytes "
+                                          "(appliance.limits.maxmanifestsize)")
 
 
 def _unknown(reference: Digest | str) -> RegistryError:
@@ -46,10 +63,12 @@ def _unknown(reference: Digest | str) -> RegistryError:
 
 
 class ManifestStore:
-    def __init__(self, driver: StorageDriver, blobs: BlobStore, max_bytes: int) -> None:
+    def __init__(self, driver: StorageDriver, blobs: BlobStore, max_bytes: int,
+                 bodies: LruCache[Digest, bytes] | None = None) -> None:
         self.driver = driver
         self.blobs = blobs
         self.max_bytes = max_bytes
+        self.bodies = bodies
 
     def resolve(self, name: str, reference: Digest | str) -> Digest:
         """The digest a reference names in `name`, checking the revision is linked."""
@@ -66,13 +85,25 @@ class ManifestStore:
 
     def get(self, name: str, reference: Digest | str) -> StoredManifest:
         digest = self.resolve(name, reference)
+        body = self.bodies.get(digest) if self.bodies is not None else None
+        if body is None:
+            body = self._read_checked(digest, reference)
+            if self.bodies is not None:
+                self.bodies.put(digest, body)
+        return StoredManifest(digest, _stored_media_type(body), body)
+
+    def _read_checked(self, digest: Digest, reference: Digest | str) -> bytes:
         try:
             body = self.driver.get_content(paths.blob_data(digest))
         except PathNotFound:
             if not self.blobs.restore(digest):
                 raise _unknown(reference) from None
             body = self.driver.get_content(paths.blob_data(digest))
-        return StoredManifest(digest, _stored_media_type(body), body)
+        if Digest.of(body, digest.algorithm) != digest:
+            log.error("manifest {digest}: the stored bytes do not match the digest; not served "
+                      "(run `registry-appliance fsck`)", digest=str(digest))
+            raise _unknown(reference)
+        return body
 
     def put(self, name: str, reference: Digest | str, body: bytes, content_type: str | None) -> tuple[Digest, Manifest]:
         """Validate and store; every referenced blob and child manifest must already be here."""
@@ -108,8 +139,9 @@ class ManifestStore:
             link = paths.referrer_link(name, manifest.subject.digest, digest)
             self.driver.put_content(link, str(digest).encode())
         if isinstance(reference, str):
-            self.driver.put_content(paths.tag_index_link(name, reference, digest), str(digest).encode())
+            # `current` first: a crash before the index entry (history only) leaves a whole tag.
             self.driver.put_content(paths.tag_current_link(name, reference), str(digest).encode())
+            self.driver.put_content(paths.tag_index_link(name, reference, digest), str(digest).encode())
         return digest, manifest
 
     def _check_references(self, name: str, manifest: Manifest) -> None:
@@ -140,14 +172,21 @@ class ManifestStore:
         return removed
 
     def tags(self, name: str) -> list[str]:
-        """Tags in lexical (byte) order, the order pagination with `last` relies on."""
+        """Tags in lexical (byte) order, the order pagination with `last` relies on.
+
+        Only tags with a `current/link`: a push or delete cut off by a crash can leave a tag's
+        folder without one, and such a tag must not be listed when GET answers 404 for it.
+        """
+        root = paths.tags(name)
         try:
-            entries = self.driver.list(paths.tags(name))
+            files = [info.path for info in self.driver.walk(root) if not info.is_dir]
         except PathNotFound:
             if not self._repository_exists(name):
                 raise RegistryError("NAME_UNKNOWN", "repository name not known to registry", {"name": name}) from None
             return []
-        return sorted(entry.rsplit("/", 1)[1] for entry in entries)
+        current = "/current/link"
+        return sorted(path[len(root) + 1 : -len(current)] for path in files
+                      if path.endswith(current) and "/" not in path[len(root) + 1 : -len(current)])
 
     def referrers(self, name: str, subject: Digest, artifact_type: str | None) -> list[dict]:
         try:

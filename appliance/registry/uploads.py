@@ -30,8 +30,9 @@ from appliance.storage.driver import PathNotFound, StorageDriver
 
 from .blobs import BlobInfo, BlobStore
 from .errors import RegistryError
+from .uploadlimits import UploadLimits
 
-_UPLOAD_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_UPLOAD_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 _READ_SIZE = 1 << 20
 _MAX_HASH_STATES = 4096
 
@@ -69,9 +70,12 @@ def check_upload_id(upload_id: str) -> str:
 
 
 class Uploads:
-    def __init__(self, driver: StorageDriver, blobs: BlobStore) -> None:
+    def __init__(self, driver: StorageDriver, blobs: BlobStore,
+                 limits: UploadLimits | None = None) -> None:
+        """`limits`: caps on open sessions, checked when one starts."""
         self.driver = driver
         self.blobs = blobs
+        self.limits = limits
         self._hashes: OrderedDict[str, tuple[int, hashlib._Hash]] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -86,6 +90,8 @@ class Uploads:
 
     def start(self, name: str) -> str:
         upload_id = str(uuid.uuid4())
+        if self.limits is not None:
+            self.limits.check(name, upload_id)
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if self.driver.appends:
             self.driver.put_content(paths.upload_data(name, upload_id), b"")
@@ -221,7 +227,7 @@ class Uploads:
             self.driver.move(data_path, paths.blob_data(digest))
             self.driver.delete(paths.upload_dir(name, upload_id))
         self.blobs.link(name, digest)
-        self._hashes.pop(upload_id, None)
+        self._forget(upload_id)
         return BlobInfo(digest, size)
 
     def _finish_chunks(self, name: str, upload_id: str, digest: Digest, body: Body | None,
@@ -266,13 +272,19 @@ class Uploads:
     def _done(self, name: str, upload_id: str, digest: Digest, size: int) -> BlobInfo:
         self.driver.delete(paths.upload_dir(name, upload_id))
         self.blobs.link(name, digest)
-        self._hashes.pop(upload_id, None)
+        self._forget(upload_id)
         return BlobInfo(digest, size)
 
     def cancel(self, name: str, upload_id: str) -> None:
         self.size(name, upload_id)
-        self._hashes.pop(upload_id, None)
         self.driver.delete(paths.upload_dir(name, upload_id))
+        self._forget(upload_id)
+
+    def _forget(self, upload_id: str) -> None:
+        """The session is over: drop its running hash and stop counting it."""
+        self._hashes.pop(upload_id, None)
+        if self.limits is not None:
+            self.limits.ended(upload_id)
 
     def _digest_of(self, upload_id: str, size: int, algorithm: str, parts: list[str]) -> Digest:
         """The running hash when this process saw every byte, else the stored bytes re-read."""

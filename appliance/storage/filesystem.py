@@ -171,7 +171,10 @@ class FilesystemDriver:
             for name in sorted(files):
                 if name.startswith(".tmp-"):
                     continue
-                st = os.stat(os.path.join(directory, name))
+                try:
+                    st = os.stat(os.path.join(directory, name))
+                except FileNotFoundError:  # deleted since the listing (an upload finished, a GC)
+                    continue
                 yield FileInfo(f"{relative.rstrip('/')}/{name}", st.st_size, st.st_mtime, False)
 
     def put_file(self, path: str, local_path: str) -> None:

@@ -15,6 +15,7 @@
         readonly                                           the runtime read-only flag (JSON)
         gc/lock, gc/history.json, gc/progress.json
         gc/trash/<alg>/<hex>                               blobs a running GC is about to delete
+        quarantine/<time>/<original path>                  what `fsck --repair` found broken
         spool/
         events/<endpoint>/<sequence>.json                  queued webhook events (filesystem driver;
                                                            `appliance.notifications.statedir`)
@@ -41,8 +42,14 @@ GC_LOCK = f"{GC}/lock"
 GC_HISTORY = f"{GC}/history.json"
 GC_PROGRESS = f"{GC}/progress.json"
 TRASH = f"{GC}/trash"
+QUARANTINE = f"{APPLIANCE}/quarantine"
 PROXY = f"{APPLIANCE}/proxy"
 PROXY_INCOMING = f"{PROXY}/incoming"
+
+
+def quarantined(stamp: str, path: str) -> str:
+    """Where `fsck --repair` moves `path`: the original path under one folder per run."""
+    return f"{QUARANTINE}/{stamp}{path}"
 
 
 def proxy_tag(name: str, tag: str) -> str:

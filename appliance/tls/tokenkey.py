@@ -28,12 +28,13 @@ class TokenKeyFiles:
 
 
 def init_token_key(directory: Path, days: int = 3650, force: bool = False) -> TokenKeyFiles:
-    """Write an EC P-256 `token.key` (0600) and `token.crt` (0644); refuse to overwrite."""
+    """Write an EC P-256 `token.key` (0600) and `token.crt` (0644), in a folder made 0700 when
+    missing (as `init_certs` does); refuse to overwrite."""
     key_path, cert_path = directory / TOKEN_KEY, directory / TOKEN_CERT
     existing = [p for p in (key_path, cert_path) if p.exists()]
     if existing and not force:
         raise CertsExistError(existing)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     not_after = now + timedelta(days=days)

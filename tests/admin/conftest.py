@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +101,15 @@ def push_index(
 
 def wait_for_gc(client: AdminClient, timeout: float = 30.0) -> dict[str, Any]:
     """Poll until the server's GC is done; its status."""
+    return wait_for_job(client.gc_status, timeout)
+
+
+def wait_for_job(status: Callable[[], dict[str, Any]], timeout: float = 30.0) -> dict[str, Any]:
+    """Poll a background job's status (GC, fsck) until it runs no more; that status."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = client.gc_status()
-        if not status["running"]:
-            return status
+        current = status()
+        if not current["running"]:
+            return current
         time.sleep(0.05)
-    raise AssertionError("garbage collection did not finish")
+    raise AssertionError(f"the job did not finish in {timeout}s: {current}")

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from appliance.oci.digest import Digest
+from appliance.storage import paths
+from tests.server import ApplianceServer
 from tests.api.client import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -636,3 +639,26 @@ def test_manifest_delete_refused_when_deletes_disabled(nodelete_client: V2Client
         assert response.status_code == 405
         assert nodelete_client.error_code(response) == "UNSUPPORTED"
     assert nodelete_client.request("GET", f"/v2/{name}/manifests/v1").content == image.manifest
+
+
+def test_a_corrupted_manifest_is_not_served(server: ApplianceServer, client: V2Client) -> None:
+    """A manifest whose stored bytes no longer match its digest is answered as unknown (404
+    MANIFEST_UNKNOWN) by tag and by digest, GET and HEAD, never served; pushing it again
+    repairs it."""
+    image = client.push_image("corrupt/app", "v1", [b"layer of a manifest to corrupt"])
+    digest = Digest.parse(image.digest)
+    stored = server.root / paths.blob_data(digest).lstrip("/")
+    stored.write_bytes(image.manifest.replace(b"{", b"[", 1))
+    for method in ("GET", "HEAD"):
+        for reference in ("v1", image.digest):
+            answer = client.request(method, f"/v2/corrupt/app/manifests/{reference}",
+                                    headers={"Accept": DOCKER_MANIFEST})
+            assert answer.status_code == 404, (method, reference)
+            if method == "GET":
+                assert answer.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    again = client.request("PUT", "/v2/corrupt/app/manifests/v1", data=image.manifest,
+                           headers={"Content-Type": DOCKER_MANIFEST})
+    assert again.status_code == 201
+    served = client.request("GET", f"/v2/corrupt/app/manifests/{image.digest}",
+                            headers={"Accept": DOCKER_MANIFEST})
+    assert served.status_code == 200 and served.content == image.manifest

@@ -9,6 +9,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from appliance.api.connections import FRESH_GRACE
 from appliance.api.site import RegistrySite
 
 
@@ -38,6 +39,8 @@ def test_drain_closes_idle_connections_and_waits_for_busy_ones() -> None:
     held, clock = Held(), Clock()
     site = RegistrySite(held, None, 0)
     idle, idle_transport = connect(site)
+    idle.dataReceived(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n")
+    held.requests.pop().finish()  # answered: now an idle keep-alive connection
     busy, busy_transport = connect(site)
     busy.dataReceived(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n")
     assert len(site.connections) == 1
@@ -54,6 +57,26 @@ def test_drain_closes_idle_connections_and_waits_for_busy_ones() -> None:
     assert busy_transport.disconnecting
     assert not done.called
     busy.connectionLost(Failure(ConnectionDone()))
+    assert done.result == 0
+
+
+def test_drain_waits_a_moment_for_the_first_request_of_a_new_connection() -> None:
+    """A connection accepted just before the stop is not cut off: its request, arriving within
+    FRESH_GRACE, is answered (with Connection: close); one that sends nothing is closed then."""
+    held, clock = Held(), Clock()
+    site = RegistrySite(held, None, 0)
+    arriving, arriving_transport = connect(site)
+    silent, silent_transport = connect(site)
+    done = site.connections.drain(clock, 30)
+    assert not arriving_transport.disconnecting and not silent_transport.disconnecting
+    arriving.dataReceived(b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n")
+    clock.advance(FRESH_GRACE)
+    assert silent_transport.disconnecting and not arriving_transport.disconnecting
+    silent.connectionLost(Failure(ConnectionDone()))
+    held.requests[0].finish()
+    assert b"\r\nConnection: close\r\n" in arriving_transport.value()
+    assert arriving_transport.disconnecting
+    arriving.connectionLost(Failure(ConnectionDone()))
     assert done.result == 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,10 @@ def cache(workdir: Path, upstream_url: str, prefix: str | None = "hub/", ttl: st
 def upstream_client(server: ApplianceServer | str) -> V2Client:
     url = server if isinstance(server, str) else server.url
     return V2Client(url, auth=(USER, PASSWORD))
+
+
+@dataclass
+class DebugPort:
+    """Where a server's /metrics is, as `tests.observe.test_health_metrics.scrape` wants it."""
+
+    debug_url: str

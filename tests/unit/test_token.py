@@ -229,6 +229,28 @@ def test_login_limiter_counts_per_user_and_address() -> None:
     assert limiter.retry_after("bob", "10.0.0.1") is None
 
 
+def test_login_limiter_waits_until_fewer_than_the_limit_remain() -> None:
+    """With more failures than the limit, the wait ends when the limit-th newest one expires."""
+    now = [0.0]
+    limiter = LoginLimiter(max_failures=2, window=60, clock=lambda: now[0])
+    for at in (0.0, 10.0, 20.0):
+        now[0] = at
+        limiter.failed("bob", "10.0.0.1")
+    assert limiter.retry_after("bob", "10.0.0.1") == 50  # 10 + 60 - 20
+
+
+def test_workers_share_one_login_budget(tmp_path: Path) -> None:
+    """Two limiters on one file (two workers of `serve --workers`) count failures together."""
+    path = str(tmp_path / "logins.sqlite3")
+    first, second = (LoginLimiter(max_failures=4, path=path) for _ in range(2))
+    for limiter in (first, second, first, second):
+        assert limiter.retry_after("bob", "10.0.0.1") is None
+        limiter.failed("bob", "10.0.0.1")
+    wait = second.retry_after("bob", "10.0.0.9")
+    assert wait is not None and 59 < wait <= 60
+    assert first.retry_after("carol", "10.0.0.9") is None
+
+
 def test_routes_map_to_distributions_actions() -> None:
     """GET/HEAD need pull, POST/PUT/PATCH push (plus pull on a mount's source), DELETE delete,
     the catalog registry:catalog:*, and /v2/ or unknown routes only a valid credential."""

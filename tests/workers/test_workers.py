@@ -19,7 +19,6 @@ from tests.api.client import digest_of
 from tests.server import ApplianceServer, base_config
 
 WORKERS = 3
-WITHIN = 2.0  # each worker re-reads the read-only flag every second
 
 
 @pytest.fixture
@@ -121,11 +120,10 @@ def test_concurrent_chunked_uploads_spread_over_workers(server: ApplianceServer)
 
 def test_read_only_reaches_every_worker(server: ApplianceServer) -> None:
     """Read-only switched on through the admin API (worker 0's socket) is obeyed by all three
-    workers within 2 s; switched off, all of them accept uploads again."""
+    workers as soon as the API has answered; switched off, all of them accept uploads again."""
     post = f"{server.url}/v2/ro/app/blobs/uploads/"
     AdminClient(server.admin_socket).set_readonly(True)
     try:
-        time.sleep(WITHIN)
         seen: set[str] = set()
         before = len(access(server))
         for _ in range(20):
@@ -138,7 +136,6 @@ def test_read_only_reaches_every_worker(server: ApplianceServer) -> None:
         assert seen == {"0", "1", "2"}
     finally:
         AdminClient(server.admin_socket).set_readonly(False)
-    time.sleep(WITHIN)
     with ThreadPoolExecutor(6) as pool:
         assert set(pool.map(lambda _: fresh("POST", post).status_code, range(12))) == {202}
 

@@ -141,14 +141,16 @@ class GCScreen(Screen[None]):
         except ClientError as error:
             self.app.call_from_thread(self.app.notify, str(error), severity="error")
             return
-        count, freed = len(result.get("uploads") or []), fmt.size(result.get("bytes_freed", 0))
+        uploads, fetches = result.get("uploads") or [], result.get("fetches") or []
+        count, freed = len(uploads) + len(fetches), fmt.size(result.get("bytes_freed", 0))
         if not dry_run:
             self.app.call_from_thread(self.app.notify, f"purged {count} uploads, {freed}")
         elif count:
+            lines = [f"  {u['repository']} {u['upload']}" for u in uploads]
+            lines += [f"  mirror download {fetch}" for fetch in fetches]
             self.app.call_from_thread(
                 self.app.push_screen,
-                Confirm(f"Purge {count} abandoned uploads ({freed})?",
-                        [f"  {u['repository']} {u['upload']}" for u in result["uploads"]][:12], action="Purge"),
+                Confirm(f"Purge {count} abandoned uploads ({freed})?", lines[:12], action="Purge"),
                 lambda yes: self._purge(dry_run=False) if yes else None,
             )
         else:
