@@ -60,14 +60,15 @@ class Target:
         return [self.pid, *map(int, children)]
 
     def rss_mib(self) -> tuple[float, float]:
-        """(current, peak) resident memory of the server's processes, summed, from /proc."""
-        current = peak = 0.0
+        """(peak RSS, current PSS) of the server's processes, summed, in MiB, from /proc. With
+        workers the peak RSS counts shared pages once per process; PSS shares them out."""
+        peak = pss = 0.0
         for pid in self.processes():
-            fields = dict(line.split(":", 1)
-                          for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-            current += int(fields["VmRSS"].split()[0]) / 1024
-            peak += int(fields["VmHWM"].split()[0]) / 1024
-        return current, peak
+            status = Path(f"/proc/{pid}/status").read_text()
+            peak += int(re.search(r"^VmHWM:\s+(\d+)", status, re.M)[1]) / 1024  # type: ignore[index]
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            pss += int(re.search(r"^Pss:\s+(\d+)", rollup, re.M)[1]) / 1024  # type: ignore[index]
+        return peak, pss
 
     def bytes_written(self) -> int:
         """Bytes the server's processes caused to be written to storage (/proc/PID/io)."""
@@ -150,13 +151,14 @@ def measure(targets: list[Target], blob: Path, args: argparse.Namespace) -> dict
             amplification = (target.bytes_written() - written) / (args.blob_mib * 1024 * 1024)
             results[target.label].setdefault("write_amplification", []).append(amplification)
             results[target.label].setdefault("pull", []).append(size_mb / pull_blob(target, "bench/blob", digest))
-            results[target.label]["rss_after_push"] = target.rss_mib()[1]
+            results[target.label]["rss_after_push"], results[target.label]["pss_after_push"] = \
+                target.rss_mib()
     for target in targets:
         client = V2Client(target.url, (USER, PASSWORD) if target.auth else None, verify=str(target.ca))
         client.push_image("bench/manifest", "latest", [os.urandom(1024)])
         for connections in (1, 64):
             results[target.label][f"get{connections}"] = [manifest_rps(target, "bench/manifest", connections, args.seconds)]
-        results[target.label]["rss_end"] = target.rss_mib()[1]
+        results[target.label]["rss_end"], results[target.label]["pss_end"] = target.rss_mib()
     return {label: {k: statistics.median(v) if isinstance(v, list) else v for k, v in r.items()} for label, r in results.items()}
 
 
@@ -183,6 +185,7 @@ def start_all(work: Path, stack: list[Callable[[], None]], s3: bool = False, wor
         if s3:
             config["storage"] = {"s3": storage[f"ours{suffix}"], "redirect": {"disable": True},
                                  "delete": {"enabled": True}}
+        config["storage"]["cache"] = {"blobdescriptor": "inmemory"}  # as Distribution's config
         ours = ApplianceServer(ours_dir, config, args=["--workers", str(workers)]).start()
         stack.append(ours.stop)
         targets.append(Target(f"ours{suffix}", ours.url, ours.process.pid, certs.ca_cert, auth))
@@ -202,8 +205,10 @@ ROWS = [
     ("get1", "manifest GET req/s, 1 client, htpasswd", "ours+auth", "distribution+auth"),
     ("get64", "manifest GET req/s, 64 clients, htpasswd", "ours+auth", "distribution+auth"),
     ("write_amplification", "bytes written to disk per pushed byte", "ours", "distribution"),
-    ("rss_after_push", "peak RSS MiB after blob pushes", "ours", "distribution"),
-    ("rss_end", "peak RSS MiB at the end, htpasswd", "ours+auth", "distribution+auth"),
+    ("rss_after_push", "peak RSS MiB after blob pushes (summed)", "ours", "distribution"),
+    ("pss_after_push", "PSS MiB after blob pushes (summed)", "ours", "distribution"),
+    ("rss_end", "peak RSS MiB at the end, htpasswd (summed)", "ours+auth", "distribution+auth"),
+    ("pss_end", "PSS MiB at the end, htpasswd (summed)", "ours+auth", "distribution+auth"),
 ]
 
 
@@ -242,7 +247,7 @@ def main() -> None:
     where = "S3 (SeaweedFS on loopback, blobs proxied)" if args.s3 else "filesystem"
     workers = args.workers or len(os.sched_getaffinity(0))
     header = (f"Measured {datetime.date.today():%Y-%m-%d} on {os.cpu_count()} cores, {args.blob_mib} MiB blob, "
-              f"ours with {workers} worker{'s' if workers > 1 else ''} (RSS summed over its processes), "
+              f"ours with {workers} worker{'s' if workers > 1 else ''} (memory summed over its processes), "
               f"median of {args.rounds} rounds, wrk {args.seconds}s per figure, TLS on both, storage {where}.")
     report = f"{header}\n\n{table(results, skip=S3_SKIPPED if args.s3 else ())}\n"
     print(report)

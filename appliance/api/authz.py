@@ -1,8 +1,8 @@
 """Who may make this request: no auth, htpasswd users (with `appliance.access` rules), or bearer
 tokens (`auth.token`, possibly switched on and off at runtime from LAIN's etcd key).
 
-Each v2 route needs actions on resources, as Distribution's: GET/HEAD pull, POST/PUT/PATCH push
-(and pull on the source repository of a cross-repository mount), DELETE delete, the catalog
+Each v2 route needs actions on resources, as Distribution's: GET/HEAD pull, POST/PUT/PATCH pull
+and push (and pull on the source repository of a cross-repository mount), DELETE delete, the catalog
 `registry:catalog:*`, and `/v2/` itself only a valid credential.
 """
 
@@ -24,8 +24,9 @@ from .basicauth import Run, proven_user, unauthorized
 
 __all__ = ["Gate", "TokenAuth", "required_scopes"]
 
-_METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push",
-                   "PATCH": "push", "DELETE": "delete"}
+_WRITE = ("pull", "push")  # a push-only token cannot write, as with Distribution
+_METHOD_ACTIONS = {"GET": ("pull",), "HEAD": ("pull",), "POST": _WRITE, "PUT": _WRITE,
+                   "PATCH": _WRITE, "DELETE": ("delete",)}
 
 
 def required_scopes(handler: str | None, method: str, params: dict[str, str],
@@ -33,10 +34,10 @@ def required_scopes(handler: str | None, method: str, params: dict[str, str],
     """The scopes a request needs; [] means "any valid credential" (`/v2/`, unknown routes)."""
     if handler == "catalog":
         return [CATALOG]
-    name, action = params.get("name"), _METHOD_ACTIONS.get(method)
-    if handler is None or handler == "base" or not name or action is None:
+    name, actions = params.get("name"), _METHOD_ACTIONS.get(method)
+    if handler is None or handler == "base" or not name or actions is None:
         return []
-    scopes = [Scope("repository", name, (action,))]
+    scopes = [Scope("repository", name, actions)]
     source = (args.get(b"from") or [b""])[0].decode("utf-8", "replace")
     if handler == "start_upload" and args.get(b"mount") and source and source != name:
         scopes.append(Scope("repository", source, ("pull",)))

@@ -60,7 +60,7 @@ def test_anonymous_requests_get_a_bearer_challenge_with_the_scope(
     assert challenge(anonymous.request("GET", "/v2/team/app/manifests/v1")) == (
         f'Bearer realm="{REALM}",service="{SERVICE}",scope="repository:team/app:pull"')
     assert challenge(anonymous.request("POST", "/v2/team/app/blobs/uploads/")).endswith(
-        'scope="repository:team/app:push"')
+        'scope="repository:team/app:pull,push"')
     assert challenge(anonymous.request("DELETE", "/v2/team/app/manifests/v1")).endswith(
         'scope="repository:team/app:delete"')
     assert challenge(anonymous.request("GET", "/v2/_catalog")).endswith(
@@ -68,7 +68,7 @@ def test_anonymous_requests_get_a_bearer_challenge_with_the_scope(
     mount = anonymous.request("POST", "/v2/team/app/blobs/uploads/",
                               params={"mount": digest_of(b"x"), "from": "base/img"})
     assert challenge(mount).endswith(
-        'scope="repository:team/app:push repository:base/img:pull"')
+        'scope="repository:team/app:pull,push repository:base/img:pull"')
 
 
 @pytest.mark.parametrize("kid", ["libtrust", "thumbprint", "x5c"])

@@ -276,9 +276,9 @@ def _all_access() -> list[dict[str, Any]]:
 
 def test_token_matrix(token_setup: Setup, signer: TestSigner) -> None:
     """Bearer tokens: none, garbage, Basic instead of a token, expired, signed by an unknown
-    key, unsigned, wrong audience or issuer, for another repository, pull only, and the right
-    one (ours and the built-in server's). Without htpasswd users the admin API is not served
-    on the main port."""
+    key, unsigned, wrong audience or issuer, for another repository, pull only, push only, and
+    the right one (ours and the built-in server's). Without htpasswd users the admin API is not
+    served on the main port."""
     def token(**kwargs: Any) -> str:
         kwargs.setdefault("audience", SERVICE)
         return signer.token(kwargs.pop("access", _all_access()), **kwargs)
@@ -304,6 +304,9 @@ def test_token_matrix(token_setup: Setup, signer: TestSigner) -> None:
         Credential("pull only", bearer(token(access=repo_access(REPO, "pull")
                                              + repo_access(SOURCE, "pull"))),
                    frozenset({Need.BASE, Need.PULL})),
+        # writes need pull and push, as with Distribution: push alone opens nothing
+        Credential("push only", bearer(token(access=repo_access(REPO, "push"))),
+                   frozenset({Need.BASE})),
         Credential("right token", bearer(token()), EVERYTHING),
         Credential("built-in token", bearer(issued.json()["token"]), EVERYTHING),
     ]

@@ -252,7 +252,7 @@ def test_workers_share_one_login_budget(tmp_path: Path) -> None:
 
 
 def test_routes_map_to_distributions_actions() -> None:
-    """GET/HEAD need pull, POST/PUT/PATCH push (plus pull on a mount's source), DELETE delete,
+    """GET/HEAD need pull, POST/PUT/PATCH pull and push (plus pull on a mount's source), DELETE delete,
     the catalog registry:catalog:*, and /v2/ or unknown routes only a valid credential."""
     from appliance.api.authz import required_scopes
 
@@ -262,10 +262,10 @@ def test_routes_map_to_distributions_actions() -> None:
 
     assert scopes("get_manifest", "HEAD") == ["repository:a/b:pull"]
     assert scopes("get_blob", "GET") == ["repository:a/b:pull"]
-    assert scopes("put_manifest", "PUT") == ["repository:a/b:push"]
-    assert scopes("patch_upload", "PATCH") == ["repository:a/b:push"]
+    assert scopes("put_manifest", "PUT") == ["repository:a/b:pull,push"]
+    assert scopes("patch_upload", "PATCH") == ["repository:a/b:pull,push"]
     assert scopes("start_upload", "POST", mount="sha256:x", **{"from": "c/d"}) == [
-        "repository:a/b:push", "repository:c/d:pull"]
+        "repository:a/b:pull,push", "repository:c/d:pull"]
     assert scopes("delete_manifest", "DELETE") == ["repository:a/b:delete"]
     assert scopes("catalog", "GET") == ["registry:catalog:*"]
     assert scopes("base", "GET") == []
