@@ -45,6 +45,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from appliance import systemd
+from appliance.auth.ratelimit import LoginLimiter
 from appliance.config import Config
 
 __all__ = ["Supervisor", "WorkerRole", "bind_listening_socket", "worker_config"]
@@ -144,6 +145,7 @@ class Supervisor:
         self.shared_dir = tempfile.mkdtemp(prefix="registry-appliance-workers-")
         self.metrics_dir = os.path.join(self.shared_dir, "metrics")
         os.mkdir(self.metrics_dir)
+        LoginLimiter.create_store(WorkerRole(0, self.shared_dir).logins_path)
         self.stopping = False
         self.reload_requested = False
         self.announced = False

@@ -10,6 +10,7 @@ The failures live in SQLite: in memory for one process, or in a file that all wo
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -35,13 +36,20 @@ class LoginLimiter:
         self.window = window
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=5.0, isolation_level=None,
-                                   check_same_thread=False)
+        self._db = _connect(path)
         if path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=OFF")  # losing it in a crash costs nothing
         self._db.execute(_SCHEMA)
         self._db.execute(_INDEX)
+
+    @staticmethod
+    def create_store(path: str) -> None:
+        """Make the file the workers share, once, before they start: switching a database to
+        WAL takes a lock that several workers starting at once would fight over."""
+        with contextlib.closing(_connect(path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+            db.execute(_INDEX)
 
     def retry_after(self, user: str, address: str) -> float | None:
         """Seconds until `user` from `address` may try again, or None when not limited."""
@@ -69,3 +77,7 @@ class LoginLimiter:
         if row is None:
             return None
         return row[0] - since
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)

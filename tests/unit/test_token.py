@@ -242,6 +242,7 @@ def test_login_limiter_waits_until_fewer_than_the_limit_remain() -> None:
 def test_workers_share_one_login_budget(tmp_path: Path) -> None:
     """Two limiters on one file (two workers of `serve --workers`) count failures together."""
     path = str(tmp_path / "logins.sqlite3")
+    LoginLimiter.create_store(path)
     first, second = (LoginLimiter(max_failures=4, path=path) for _ in range(2))
     for limiter in (first, second, first, second):
         assert limiter.retry_after("bob", "10.0.0.1") is None
