@@ -78,21 +78,8 @@ class FilesystemDriver:
 
     def put_content(self, path: str, data: bytes) -> None:
         """Write to a temp file beside the target, fsync, rename: never half-visible."""
-        full = self._full(path)
-        directory = os.path.dirname(full)
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, full)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        _fsync_directory(directory)
+        with _atomic_file(self._full(path)) as f:
+            f.write(data)
 
     def create_exclusive(self, path: str, data: bytes) -> bool:
         full = self._full(path)
@@ -190,26 +177,13 @@ class FilesystemDriver:
 
     def concatenate(self, sources: Sequence[str], destination: str) -> None:
         """Copy the sources into a temp file beside the destination, then rename it into place."""
-        full = self._full(destination)
-        directory = os.path.dirname(full)
-        os.makedirs(directory, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for source in sources:
-                    try:
-                        with open(self._full(source), "rb") as f:
-                            shutil.copyfileobj(f, out, 1 << 20)
-                    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                        raise PathNotFound(source) from None
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, full)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        _fsync_directory(directory)
+        with _atomic_file(self._full(destination)) as out:
+            for source in sources:
+                try:
+                    with open(self._full(source), "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    raise PathNotFound(source) from None
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
@@ -219,3 +193,24 @@ class FilesystemDriver:
         directory = self.root + SPOOL
         os.makedirs(directory, exist_ok=True)
         return directory
+
+
+@contextlib.contextmanager
+def _atomic_file(full: str) -> Iterator[BinaryIO]:
+    """A temp file beside `full`, written by the caller, then fsynced and renamed onto `full`
+    (and the folder fsynced): readers see the old content or the new, never part of it. On an
+    error the temp file goes and `full` is untouched."""
+    directory = os.path.dirname(full)
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, full)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(directory)
