@@ -13,7 +13,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,32 +253,7 @@ def test_backend_outage_mid_push_is_503_and_loses_nothing(own_seaweedfs: Seaweed
     try:
         client = V2Client(server.url)
         committed = client.push_image("lib/app", "v1", [os.urandom(200_000), os.urandom(3000)])
-        data = os.urandom(3 * MiB)
-        started = client.request("POST", "/v2/lib/app/blobs/uploads/")
-        first = requests.patch(started.headers["Location"], data=data[:MiB], headers={"Content-Range": f"0-{MiB - 1}"},
-                               timeout=30)
-        assert first.status_code == 202
-
-        seaweedfs.kill()
-        refused = [
-            requests.patch(first.headers["Location"], data=data[MiB:], timeout=120,
-                           headers={"Content-Range": f"{MiB}-{len(data) - 1}"}),
-            requests.get(f"{server.url}/v2/lib/app/manifests/v1", timeout=120),
-            requests.head(f"{server.url}/v2/lib/app/blobs/{digest_of(data)}", timeout=120),
-            requests.get(f"{server.url}/v2/lib/app/tags/list", timeout=120),
-            requests.post(f"{server.url}/v2/lib/app/blobs/uploads/", timeout=120),
-        ]
-        for answer in refused:
-            assert answer.status_code == 503, (answer.request.method, answer.request.url, answer.text)
-        for answer in refused[:2]:  # HEAD answers have no body
-            assert answer.json()["errors"][0]["code"] == "UNAVAILABLE"
-
-        seaweedfs.start()
-        retried = requests.patch(first.headers["Location"], data=data[MiB:], timeout=120,
-                                 headers={"Content-Range": f"{MiB}-{len(data) - 1}"})
-        assert retried.status_code == 202, retried.text
-        done = requests.put(retried.headers["Location"], params={"digest": digest_of(data)}, timeout=120)
-        assert done.status_code == 201, done.text
+        data = _upload_across_an_outage(server, client, seaweedfs.kill, seaweedfs.start)
         client.push_image("lib/app", "v2", [data])
         for tag, image in (("v1", committed),):
             got = client.request("GET", f"/v2/lib/app/manifests/{tag}",
@@ -292,3 +267,37 @@ def test_backend_outage_mid_push_is_503_and_loses_nothing(own_seaweedfs: Seaweed
     log = server.log()
     assert "Traceback" not in log, log  # one warning line per refused request, no stack
     assert "s3 backend unreachable" in log
+
+
+def _upload_across_an_outage(server: Any, client: V2Client, cut: Callable[[], object],
+                             restore: Callable[[], object]) -> bytes:
+    """A chunked upload with the backend `cut` after its first MiB: every storage-backed request
+    is 503 UNAVAILABLE meanwhile; after `restore` the same upload resumes and completes.
+    Returns the uploaded blob."""
+    data = os.urandom(3 * MiB)
+    started = client.request("POST", "/v2/lib/app/blobs/uploads/")
+    first = requests.patch(started.headers["Location"], data=data[:MiB], timeout=30,
+                           headers={"Content-Range": f"0-{MiB - 1}"})
+    assert first.status_code == 202
+    rest = {"data": data[MiB:], "timeout": 120,
+            "headers": {"Content-Range": f"{MiB}-{len(data) - 1}"}}
+
+    cut()
+    refused = [
+        requests.patch(first.headers["Location"], **rest),  # type: ignore[arg-type]
+        requests.get(f"{server.url}/v2/lib/app/manifests/v1", timeout=120),
+        requests.head(f"{server.url}/v2/lib/app/blobs/{digest_of(data)}", timeout=120),
+        requests.get(f"{server.url}/v2/lib/app/tags/list", timeout=120),
+        requests.post(f"{server.url}/v2/lib/app/blobs/uploads/", timeout=120),
+    ]
+    for answer in refused:
+        assert answer.status_code == 503, (answer.request.method, answer.request.url, answer.text)
+    for answer in refused[:2]:  # HEAD answers have no body
+        assert answer.json()["errors"][0]["code"] == "UNAVAILABLE"
+
+    restore()
+    retried = requests.patch(first.headers["Location"], **rest)  # type: ignore[arg-type]
+    assert retried.status_code == 202, retried.text
+    done = requests.put(retried.headers["Location"], params={"digest": digest_of(data)}, timeout=120)
+    assert done.status_code == 201, done.text
+    return data

@@ -25,7 +25,7 @@ from tests.server import ApplianceServer, base_config
 from tests.swift_server import Gate, SwiftAllInOne, object_name, swift_object
 
 from .registries import RunningRegistry
-from .test_object_storage import _blob_gets, _blob_path, _manifest_blobs
+from .test_object_storage import _blob_gets, _blob_path, _manifest_blobs, _upload_across_an_outage
 from .test_object_storage import test_docker_push_delete_gc_pull as _push_delete_gc_pull
 from .tools import DISTRIBUTION, Distribution, DockerClient, build_image_archive, clean_env, run
 
@@ -176,32 +176,7 @@ def test_swift_outage_mid_push_is_503_and_loses_nothing(swift_server: SwiftAllIn
     try:
         client = V2Client(server.url)
         committed = client.push_image("lib/app", "v1", [os.urandom(2 * MiB), os.urandom(3000)])
-        data = os.urandom(3 * MiB)
-        started = client.request("POST", "/v2/lib/app/blobs/uploads/")
-        first = requests.patch(started.headers["Location"], data=data[:MiB], timeout=30,
-                               headers={"Content-Range": f"0-{MiB - 1}"})
-        assert first.status_code == 202
-
-        gate.close()
-        refused = [
-            requests.patch(first.headers["Location"], data=data[MiB:], timeout=120,
-                           headers={"Content-Range": f"{MiB}-{len(data) - 1}"}),
-            requests.get(f"{server.url}/v2/lib/app/manifests/v1", timeout=120),
-            requests.head(f"{server.url}/v2/lib/app/blobs/{digest_of(data)}", timeout=120),
-            requests.get(f"{server.url}/v2/lib/app/tags/list", timeout=120),
-            requests.post(f"{server.url}/v2/lib/app/blobs/uploads/", timeout=120),
-        ]
-        for answer in refused:
-            assert answer.status_code == 503, (answer.request.method, answer.request.url, answer.text)
-        for answer in refused[:2]:  # HEAD answers have no body
-            assert answer.json()["errors"][0]["code"] == "UNAVAILABLE"
-
-        gate.open()
-        retried = requests.patch(first.headers["Location"], data=data[MiB:], timeout=120,
-                                 headers={"Content-Range": f"{MiB}-{len(data) - 1}"})
-        assert retried.status_code == 202, retried.text
-        done = requests.put(retried.headers["Location"], params={"digest": digest_of(data)}, timeout=120)
-        assert done.status_code == 201, done.text
+        data = _upload_across_an_outage(server, client, gate.close, gate.open)
         got = client.request("GET", "/v2/lib/app/manifests/v1", headers={"Accept": DOCKER_MANIFEST})
         assert got.status_code == 200 and got.content == committed.manifest
         for blob in (committed.config, *committed.layers, data):
