@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IProtocol, IReactorTime
 from twisted.protocols.policies import ProtocolWrapper
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 
@@ -105,10 +106,18 @@ class Connections:
 
 
 def _close_idle_connection(connection: ProtocolWrapper) -> None:
-    """Close a connection with no request on it at once. Not `loseConnection`: over TLS that
-    waits for the client's close_notify, which an idle keep-alive client never sends, so one
-    such client held every stop for its whole timeout."""
-    connection.abortConnection()
+    """Close a connection with no request on it once what it still buffers is sent.
+
+    Not `abortConnection`: that resets the connection, and a response the server has finished
+    but the client has not read yet (it sits in the socket buffers) is lost with it. Over TLS
+    not `loseConnection` alone either: that waits for the client's close_notify, which an idle
+    keep-alive client never sends, so one such client held every stop for its whole timeout.
+    So TLS flushes and sends its close_notify, and the TCP connection below closes after it.
+    """
+    transport = connection.transport
+    transport.loseConnection()
+    if isinstance(transport, TLSMemoryBIOProtocol):
+        transport.transport.loseConnection()
 
 
 def _close_after(request: Request) -> None:

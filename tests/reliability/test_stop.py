@@ -3,6 +3,7 @@ a TLS close waits for the client's close_notify, which an idle client never send
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -37,3 +38,33 @@ def test_sigterm_with_idle_keepalive_clients_stops_at_once(tmp_path: Path, tls: 
     assert code == 0
     assert took < 10, f"stop took {took:.1f} s"
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "plain"])
+def test_sigterm_keeps_a_finished_response_the_client_has_not_read_yet(
+        tmp_path: Path, tls: bool) -> None:
+    """A blob GET the server has finished sending (the bytes wait in the socket buffers) when
+    SIGTERM comes: the client still reads all of it (found in CI: an idle connection was
+    reset, and its unread response with it)."""
+    config = base_config(tmp_path)
+    verify: str | bool = False
+    if tls:
+        verify = str(enable_tls(config, tmp_path / "certs").ca_cert)
+    server = ApplianceServer(tmp_path / "server", config, args=["--workers", "1"]).start()
+    try:
+        client = V2Client(server.url, verify=verify)
+        blob = os.urandom(300_000)
+        digest = client.push_blob("team/app", blob)
+        response = client.session.get(f"{server.url}/v2/team/app/blobs/{digest}", verify=verify,
+                                      stream=True, timeout=30)
+        assert response.status_code == 200
+        deadline = time.monotonic() + 10
+        while f"GET /v2/team/app/blobs/{digest} 200" not in server.log():
+            assert time.monotonic() < deadline, "the blob GET was never logged as done"
+            time.sleep(0.05)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=40) == 0
+        assert response.raw.read() == blob
+    finally:
+        server.stop()
