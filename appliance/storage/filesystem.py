@@ -11,8 +11,19 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from .driver import FileInfo, InvalidPath, PathNotFound, StorageError
+from .paths import APPLIANCE
 
 SPOOL = "/appliance/spool"
+
+
+def _make_private(directory: str) -> None:
+    """Our own state (the generated http secret, the event queue, quarantined files) is the
+    server user's alone; Distribution's tree beside it keeps the umask's modes. A folder made
+    0755 by an older version is narrowed. Best effort: on a data folder we may only read (fsck,
+    a read-only mount) it is left alone, and writes there report their own errors."""
+    with contextlib.suppress(OSError):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -61,6 +72,7 @@ class FilesystemDriver:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         os.makedirs(self.root, exist_ok=True)
+        _make_private(self.root + APPLIANCE)
 
     def _full(self, path: str) -> str:
         if not path.startswith("/") or "\0" in path or "//" in path or any(
