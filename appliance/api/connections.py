@@ -83,7 +83,7 @@ class Connections:
         busy = {request.channel.transport for request in self._requests}
         for connection in self._open - busy:
             if connection in self._served:
-                _close_idle_connection(connection)
+                _close_when_sent(connection)
         if self._open - busy - self._served:
             clock.callLater(FRESH_GRACE, self._close_idle)
         if not self._open:
@@ -102,11 +102,11 @@ class Connections:
         """Close what still waits for a request; busy ones close after their response."""
         busy = {request.channel.transport for request in self._requests}
         for connection in self._open - busy:
-            _close_idle_connection(connection)
+            _close_when_sent(connection)
 
 
-def _close_idle_connection(connection: ProtocolWrapper) -> None:
-    """Close a connection with no request on it once what it still buffers is sent.
+def _close_when_sent(connection: ProtocolWrapper) -> None:
+    """Close a connection with no request (left) on it once what it still buffers is sent.
 
     Not `abortConnection`: that resets the connection, and a response the server has finished
     but the client has not read yet (it sits in the socket buffers) is lost with it. Over TLS
@@ -125,6 +125,8 @@ def _close_after(request: Request) -> None:
     request.channel.persistent = False
     if not request.startedWriting:
         request.setHeader(b"connection", b"close")
+    connection = request.channel.transport
+    request.notifyFinish().addBoth(lambda _: _close_when_sent(connection))
 
 
 class _HeaderDeadline(ProtocolWrapper):

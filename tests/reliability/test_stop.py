@@ -68,3 +68,33 @@ def test_sigterm_keeps_a_finished_response_the_client_has_not_read_yet(
         assert response.raw.read() == blob
     finally:
         server.stop()
+
+
+def test_sigterm_during_a_download_lets_it_finish_then_stops_at_once(tmp_path: Path) -> None:
+    """SIGTERM while a TLS client is still downloading a blob (its response already promised
+    keep-alive): the download completes, and the server does not then wait the shutdown timeout
+    for the client, idle in its pool, to answer the TLS close."""
+    config = base_config(tmp_path)
+    verify = str(enable_tls(config, tmp_path / "certs").ca_cert)
+    server = ApplianceServer(tmp_path / "server", config, args=["--workers", "1"]).start()
+    try:
+        client = V2Client(server.url, verify=verify)
+        blob = os.urandom(32 * 1024 * 1024)
+        digest = client.push_blob("team/app", blob)
+        response = client.session.get(f"{server.url}/v2/team/app/blobs/{digest}", verify=verify,
+                                      stream=True, timeout=30)
+        assert response.status_code == 200 and "close" not in response.headers.get(
+            "Connection", "")
+        first = response.raw.read(1024 * 1024)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        time.sleep(0.5)  # the stop has begun while the response is still being sent
+        assert server.process.poll() is None
+        assert first + response.raw.read() == blob
+        response.close()  # back to the pool, open and idle: this client never closes it
+        assert server.process.wait(timeout=40) == 0
+        took = time.monotonic() - started
+        assert took < 10, f"stop took {took:.1f} s"
+    finally:
+        server.stop()
