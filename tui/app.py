@@ -9,6 +9,7 @@ from textual.reactive import reactive
 
 from .client import AdminClient, ClientError, Status
 from .screens.dialogs import Confirm
+from .screens.fsck import FsckScreen
 from .screens.gc import GCScreen
 from .screens.help import Help
 from .screens.repositories import RepositoriesScreen
@@ -23,6 +24,7 @@ class RegistryApp(App[None]):
         Binding("question_mark", "help", "help"),
         Binding("R", "toggle_read_only", "read-only"),
         Binding("g", "gc", "GC"),
+        Binding("i", "fsck", "fsck"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -61,6 +63,10 @@ class RegistryApp(App[None]):
     def action_gc(self) -> None:
         if not isinstance(self.screen, GCScreen):
             self.push_screen(GCScreen())
+
+    def action_fsck(self) -> None:
+        if not isinstance(self.screen, FsckScreen):
+            self.push_screen(FsckScreen())
 
     def action_toggle_read_only(self) -> None:
         if self.status is None:

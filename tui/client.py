@@ -65,14 +65,34 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class GCState:
+class JobState:
+    """A job of the server (GC, fsck): the run going on, and the result of the last one."""
+
     running: bool
     phase: str
     done: int
     total: int
-    bytes: int
     error: str | None
+    last: dict[str, Any] | None
+
+    @staticmethod
+    def progress(raw: dict[str, Any]) -> dict[str, Any]:
+        progress = raw.get("progress") or {}
+        return {"running": bool(raw.get("running")), "phase": str(progress.get("phase", "idle")),
+                "done": int(progress.get("done", 0)), "total": int(progress.get("total", 0)),
+                "error": raw.get("error")}
+
+
+@dataclass(frozen=True)
+class GCState(JobState):
+    bytes: int = 0
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class FsckState(JobState):
+    """`last`: the last check's counts and `problems` (each kind, repository, path, digest,
+    detail, and with a repair the action taken)."""
 
 
 class AdminClient:
@@ -147,16 +167,16 @@ class AdminClient:
 
     def gc_state(self) -> GCState:
         raw = self._call("GET", "/gc")
-        progress = raw.get("progress") or {}
-        return GCState(
-            running=bool(raw.get("running")),
-            phase=str(progress.get("phase", "idle")),
-            done=int(progress.get("done", 0)),
-            total=int(progress.get("total", 0)),
-            bytes=int(progress.get("bytes", 0)),
-            error=raw.get("error"),
-            history=tuple(raw.get("history") or ()),
-        )
+        history = tuple(raw.get("history") or ())
+        return GCState(**JobState.progress(raw), last=history[0] if history else None,
+                       bytes=int((raw.get("progress") or {}).get("bytes", 0)), history=history)
+
+    def start_fsck(self, repair: bool) -> None:
+        self._call("POST", "/fsck", {"repair": repair})
+
+    def fsck_state(self) -> FsckState:
+        raw = self._call("GET", "/fsck")
+        return FsckState(**JobState.progress(raw), last=raw.get("last"))
 
     def purge_uploads(self, dry_run: bool) -> dict[str, Any]:
         return self._call("POST", "/uploads/purge", {"dry_run": dry_run})

@@ -83,8 +83,8 @@ def test_sigterm_during_a_download_lets_it_finish_then_stops_at_once(tmp_path: P
         digest = client.push_blob("team/app", blob)
         response = client.session.get(f"{server.url}/v2/team/app/blobs/{digest}", verify=verify,
                                       stream=True, timeout=30)
-        assert response.status_code == 200 and "close" not in response.headers.get(
-            "Connection", "")
+        assert response.status_code == 200
+        assert "close" not in response.headers.get("Connection", "")
         first = response.raw.read(1024 * 1024)
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)

@@ -36,7 +36,8 @@ def test_a_new_spool_removes_folders_of_dead_processes_only(
     assert not orphan.exists()
     assert (living / "body-2").read_bytes() == b"a running process's upload"
     assert unrelated.exists()
-    assert spool.parent == tmp_path and spool.name.startswith(f"{PREFIX}{os.getpid()}-")
+    assert spool.parent == tmp_path
+    assert spool.name.startswith(f"{PREFIX}{os.getpid()}-")
 
 
 def test_a_configured_spool_folder_is_used_as_is(
@@ -44,4 +45,5 @@ def test_a_configured_spool_folder_is_used_as_is(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
     configured = tmp_path / "spool"
     assert LocalSpool(str(configured)).directory() == str(configured)
-    assert configured.is_dir() and not (tmp_path / "temp").exists()
+    assert configured.is_dir()
+    assert not (tmp_path / "temp").exists()

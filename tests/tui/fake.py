@@ -21,6 +21,7 @@ class FakeTransport:
         self.calls: list[tuple[str, str, Any]] = []
         self.reachable = True
         self.gc_runs: list[dict[str, Any]] = []
+        self.fsck_last: dict[str, Any] | None = None
         self.tags: dict[str, dict[str, dict[str, Any]]] = {
             "team/api": {
                 "v1": self._tag("v1", DIGEST_A, 31_000_000),
@@ -41,6 +42,23 @@ class FakeTransport:
             "platforms": [{"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64",
                                                                      "variant": "v8"}] if index else [],
         }
+
+    @staticmethod
+    def _fsck(repair: bool) -> dict[str, Any]:
+        """A check (or repair) that finds one corrupt layer and what it breaks."""
+        repository = "/docker/registry/v2/repositories/team/api"
+        found = [("corrupt_blob", None, f"/docker/registry/v2/blobs/sha256/bb/{DIGEST_B[7:]}/data",
+                  DIGEST_B, "content does not match its digest"),
+                 ("dangling_link", "team/api", f"{repository}/_layers", DIGEST_B,
+                  "its blob is corrupt"),
+                 ("missing_reference", "team/api", f"{repository}/_manifests", DIGEST_A,
+                  f"needs {DIGEST_B}, not sound in the repository")]
+        return {"repair": repair, "started": 1_790_000_000.0, "finished": 1_790_000_002.0,
+                "blobs": 42, "bytes": 184_500_000, "manifests": 9, "links": 57, "stale_links": 0,
+                "repositories": 3, "quarantine": "/appliance/quarantine/20261120T100000Z" if repair else None,
+                "problems": [{"kind": kind, "repository": name, "path": path, "digest": digest,
+                              "detail": detail, "action": "quarantined" if repair else ""}
+                             for kind, name, path, digest, detail in found]}
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         if not self.reachable:
@@ -69,6 +87,13 @@ class FakeTransport:
         if route == "/gc":
             return {"running": False, "progress": {"phase": "done", "done": 0, "total": 0, "bytes": 0},
                     "error": None, "history": self.gc_runs}
+        if route == "/fsck" and method == "POST":
+            self.fsck_last = self._fsck(bool(body["repair"]))
+            return {"running": True, "progress": {"phase": "repositories", "done": 0, "total": 3},
+                    "error": None, "last": None}
+        if route == "/fsck":
+            return {"running": False, "progress": {"phase": "done", "done": 0, "total": 0},
+                    "error": None, "last": self.fsck_last}
         if route == "/uploads/purge":
             return {"dry_run": body["dry_run"], "uploads": [{"repository": "team/api", "upload": "u-1"}],
                     "bytes_freed": 4096}

@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from tui.app import RegistryApp
 from tui.screens.dialogs import Confirm, Prompt
+from tui.screens.fsck import FsckScreen
 from tui.screens.gc import GCScreen
 from tui.screens.help import Help
 from tui.screens.manifest import ManifestScreen
@@ -169,6 +170,36 @@ async def test_gc_dry_run_then_run(app: RegistryApp, transport: FakeTransport) -
         await pilot.pause(1.2)
         assert transport.calls[-1] == ("POST", "/admin/v1/gc", {"dry_run": False, "delete_untagged": True})
         assert "GC done" in str(app.screen.query_one("#result").render())
+
+
+async def test_integrity_check_then_repair(app: RegistryApp, transport: FakeTransport) -> None:
+    """i opens the integrity check; r is refused before a check; c lists the problems found;
+    r confirms and repairs, and the table shows what was quarantined."""
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("i")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, FsckScreen)
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert transport.calls == [] and not isinstance(app.screen, Confirm)
+        await pilot.press("c")
+        await pilot.pause(1.2)
+        assert transport.calls == [("POST", "/admin/v1/fsck", {"repair": False})]
+        assert "Check: 42 blobs (184.5 MB), 9 manifests, 57 links in 3 repositories; 3 problems." in str(
+            app.screen.query_one("#result").render())
+        table = app.screen.query_one("#problems", DataTable)
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == [
+            "corrupt_blob", "dangling_link", "missing_reference"]
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        await pilot.pause(1.2)
+        assert transport.calls[-1] == ("POST", "/admin/v1/fsck", {"repair": True})
+        assert str(app.screen.query_one("#result").render()).startswith("Repair:")
+        table = app.screen.query_one("#problems", DataTable)
+        assert {str(table.get_row_at(i)[3]) for i in range(table.row_count)} == {"quarantined"}
 
 
 async def test_upload_purge_dry_run_then_confirm(app: RegistryApp, transport: FakeTransport) -> None:

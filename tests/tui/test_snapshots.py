@@ -34,6 +34,7 @@ SCREENS = {
     "index": after("down", "enter", "enter"),
     "delete-confirmation": after("enter", "D"),
     "gc-dry-run": after("g", "u", "n"),
+    "fsck-problems": after("i", "c"),
     "help": after("question_mark"),
 }
 

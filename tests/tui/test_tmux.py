@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from appliance.admin.client import AdminClient
-from tests.api.client import V2Client
+from tests.api.client import V2Client, digest_of
+from tests.fsck.conftest import blob_path
 from tests.server import ApplianceServer, base_config
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,8 @@ def server(tmp_path: Path) -> Iterator[ApplianceServer]:
 
 
 def test_tui_drives_a_real_server(server: ApplianceServer, tmp_path: Path) -> None:
-    """Filter, open a repository, delete a tag, flip read-only, run a GC: the server follows."""
+    """Filter, open a repository, delete a tag, flip read-only, run a GC, check and repair a
+    corrupt layer: the server follows."""
     assert shutil.which("tmux"), "tmux is installed by scripts/test.sh"
     v2 = V2Client(server.url)
     app = v2.push_image("team/app", "v1", [os.urandom(5000)])
@@ -110,6 +112,21 @@ def test_tui_drives_a_real_server(server: ApplianceServer, tmp_path: Path) -> No
         screen = terminal.wait_for("GC done")
         last = admin.gc_status()["history"][0]
         assert last["dry_run"] is False and len(last["blobs"]) == 1
+
+        layer = digest_of(app.layers[0])
+        blob_path(server.root, layer).write_bytes(b"corrupt")
+        terminal.keys("Escape", "i")
+        terminal.wait_for("integrity check")
+        terminal.keys("c")
+        screen = terminal.wait_for("3 problems.")
+        assert "corrupt_blob" in screen and "missing_reference" in screen
+        assert v2.request("GET", f"/v2/team/app/blobs/{layer}").status_code == 200  # check only
+        terminal.keys("r")
+        terminal.wait_for("Repair: quarantine what is broken?")
+        terminal.keys("y")
+        screen = terminal.wait_for("quarantined")
+        assert admin.fsck_status()["last"]["repair"] is True
+        assert v2.request("GET", f"/v2/team/app/blobs/{layer}").status_code == 404
         assert "Traceback" not in screen
     finally:
         terminal.close()

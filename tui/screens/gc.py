@@ -7,16 +7,13 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from .. import format as fmt
 from ..client import ClientError, GCState
 from ..widgets import StatusBar
 from .dialogs import Confirm
-
-POLL_SECONDS = 0.5
+from .job import JobScreen
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -25,7 +22,7 @@ def summary(result: dict[str, Any]) -> str:
             f"{verb} {fmt.size(result.get('bytes_freed', 0))}")
 
 
-class GCScreen(Screen[None]):
+class GCScreen(JobScreen):
     BINDINGS = [
         Binding("n", "dry_run", "dry run"),
         Binding("x", "run", "run GC"),
@@ -38,14 +35,12 @@ class GCScreen(Screen[None]):
         super().__init__()
         self.delete_untagged = False
         self.last_dry_run: dict[str, Any] | None = None
-        self._poll: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield StatusBar(id="status")
         yield Label(self._options(), id="options")
-        yield Label("idle", id="phase")
-        yield ProgressBar(id="progress", show_eta=False)
+        yield from self.progress_widgets()
         yield Static("Run a dry run (n) to see what a GC would remove.", id="result")
         table: DataTable[str] = DataTable(id="history", cursor_type="row")
         table.add_columns("started", "kind", "manifests", "blobs", "bytes")
@@ -54,7 +49,7 @@ class GCScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "garbage collection"
-        self.poll()
+        super().on_mount()
 
     def _options(self) -> str:
         state = "[b]on[/]" if self.delete_untagged else "off"
@@ -79,42 +74,13 @@ class GCScreen(Screen[None]):
         self.app.push_screen(Confirm("Run garbage collection now?", lines, action="Run GC"),
                              lambda yes: self._start_gc(dry_run=False) if yes else None)
 
-    @work(thread=True, group="gc-start")
     def _start_gc(self, dry_run: bool) -> None:
-        try:
-            self.app.client.start_gc(dry_run, self.delete_untagged)
-        except ClientError as error:
-            self.app.call_from_thread(self.app.notify, str(error), severity="error")
-            return
-        self.app.call_from_thread(self._keep_polling)
+        self.start(lambda: self.app.client.start_gc(dry_run, self.delete_untagged))
 
-    def _keep_polling(self) -> None:
-        if self._poll is None:
-            self._poll = self.set_interval(POLL_SECONDS, self.poll)
+    def fetch(self) -> GCState:
+        return self.app.client.gc_state()
 
-    @work(thread=True, exclusive=True, group="gc-poll")
-    def poll(self) -> None:
-        try:
-            state = self.app.client.gc_state()
-        except ClientError as error:
-            self.app.call_from_thread(self.app.report_problem, str(error))
-            return
-        self.app.call_from_thread(self._display, state)
-
-    def _display(self, state: GCState) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        if state.running:
-            self.query_one("#phase", Label).update(f"running: {state.phase} {state.done}/{state.total}")
-            bar.update(total=max(state.total, 1), progress=state.done)
-            self._keep_polling()
-        else:
-            self.query_one("#phase", Label).update(f"idle{': ' + state.error if state.error else ''}")
-            bar.update(total=1, progress=1 if state.history else 0)
-            if self._poll is not None:
-                self._poll.stop()
-                self._poll = None
-                if state.history:
-                    self._report(state.history[0])
+    def details(self, state: GCState) -> None:
         table = self.query_one("#history", DataTable)
         table.clear()
         for run in state.history:
@@ -122,7 +88,7 @@ class GCScreen(Screen[None]):
                           str(len(run.get("manifests") or [])), str(len(run.get("blobs") or [])),
                           fmt.size(run.get("bytes_freed", 0)))
 
-    def _report(self, result: dict[str, Any]) -> None:
+    def ended(self, result: dict[str, Any]) -> None:
         if result.get("dry_run"):
             self.last_dry_run = result
             self.query_one("#result", Static).update(f"Dry run: {summary(result)}. Press x to run it.")

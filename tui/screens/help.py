@@ -12,7 +12,8 @@ KEYS = """\
 [b]Everywhere[/]
   ?          this help              R          read-only on/off
   g          garbage collection     ctrl+r     refresh
-  escape     back                   q          quit
+  i          integrity check        q          quit
+  escape     back
 
 [b]Repositories[/]
   /          filter                 s          sort: name, size, date
@@ -26,6 +27,10 @@ KEYS = """\
 [b]Garbage collection[/]
   u          delete untagged on/off n          dry run
   x          run (after a dry run)  p          purge old uploads
+
+[b]Integrity check[/]
+  c          check (changes nothing)
+  r          repair (after a check)
 """
 
 
