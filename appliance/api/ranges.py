@@ -12,8 +12,16 @@ class Unsatisfiable(ValueError):
     """The range cannot be served: answer 416."""
 
 
-def parse_range(header: str, size: int) -> tuple[int, int]:
-    """One `bytes=` range -> (start, end inclusive). Several ranges are refused, not merged."""
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One `bytes=` range -> (start, end inclusive); None when the header is to be ignored and
+    the whole blob sent (RFC 9110 14.2): a unit other than bytes (which a server MUST ignore),
+    or several ranges (we send no multipart answers; ignoring is what a server MAY do, 416 is
+    not). A malformed or unsatisfiable bytes range is refused (416)."""
+    unit, equals, ranges = header.strip().partition("=")
+    if equals and unit.strip().lower() != "bytes":
+        return None
+    if equals and "," in ranges:
+        return None
     found = _RANGE.match(header.strip())
     if not found or found.groups() == ("", ""):
         raise Unsatisfiable(f"unsupported Range {header!r}: use one bytes=START-END range")

@@ -26,7 +26,7 @@ ROUTES = (
     Route(re.compile(rf"^/v2/{_NAME}/blobs/uploads/?$"), {"POST": "start_upload"}),
     Route(
         re.compile(rf"^/v2/{_NAME}/blobs/uploads/(?P<upload_id>{_SEGMENT})$"),
-        {"GET": "upload_status", "PATCH": "patch_upload", "PUT": "finish_upload", "DELETE": "cancel_upload"},
+        {"GET": "upload_status", "HEAD": "upload_status", "PATCH": "patch_upload", "PUT": "finish_upload", "DELETE": "cancel_upload"},
     ),
     Route(
         re.compile(rf"^/v2/{_NAME}/blobs/(?P<digest>{_SEGMENT})$"),

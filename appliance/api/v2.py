@@ -54,6 +54,19 @@ def parse_name(text: str) -> str:
         raise RegistryError("NAME_INVALID", str(error), {"name": text}) from None
 
 
+def _mount_source(request: Request) -> tuple[Digest, str] | None:
+    """`?mount=DIGEST&from=NAME`, or None when absent or unusable: a registry that cannot mount
+    SHOULD open an upload session instead (the spec; Distribution does so for a malformed
+    digest or name too), and the client then pushes the blob."""
+    mount, source = _arg(request, "mount"), _arg(request, "from")
+    if mount is None or source is None:
+        return None
+    try:
+        return Digest.parse(unquote(mount)), check_name(source)
+    except (InvalidDigest, InvalidName):
+        return None
+
+
 def parse_digest(text: str | None) -> Digest:
     if text is None:
         raise RegistryError("DIGEST_INVALID", "a digest parameter is required")
@@ -248,12 +261,14 @@ class V2Api:
         range_header = _header(request, "Range")
         if range_header and info.size > 0:
             try:
-                start, end = parse_range(range_header, info.size)
+                wanted = parse_range(range_header, info.size)
             except Unsatisfiable as error:
                 request.setHeader("Content-Range", f"bytes */{info.size}")
                 raise RegistryError("RANGE_INVALID", str(error)) from None
-            request.setResponseCode(206)
-            request.setHeader("Content-Range", f"bytes {start}-{end}/{info.size}")
+            if wanted is not None:
+                start, end = wanted
+                request.setResponseCode(206)
+                request.setHeader("Content-Range", f"bytes {start}-{end}/{info.size}")
         length = end - start + 1
         request.setHeader("Content-Length", str(length))
         if request.method == b"HEAD" or length == 0:
@@ -289,9 +304,9 @@ class V2Api:
     async def start_upload(self, request: Request, name: str) -> None:
         name = parse_name(name)
         self.registry.check_writable()
-        mount, source = _arg(request, "mount"), _arg(request, "from")
-        if mount is not None and source is not None:
-            blob, source = parse_digest(mount), parse_name(source)
+        mount = _mount_source(request)
+        if mount is not None:
+            blob, source = mount
             info = await self._run(self.registry.blobs.mount, name, source, blob)
             if info is not None:
                 self._blob_created(request, name, blob)

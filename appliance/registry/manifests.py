@@ -181,7 +181,7 @@ class ManifestStore:
         try:
             files = [info.path for info in self.driver.walk(root) if not info.is_dir]
         except PathNotFound:
-            if not self._repository_exists(name):
+            if not self._has_manifests(name):
                 raise RegistryError("NAME_UNKNOWN", "repository name not known to registry", {"name": name}) from None
             return []
         current = "/current/link"
@@ -228,9 +228,11 @@ class ManifestStore:
             return False
         return True
 
-    def _repository_exists(self, name: str) -> bool:
+    def _has_manifests(self, name: str) -> bool:
+        """A repository with blobs or uploads only is not listed by the catalog, and its tags
+        are 404 as in Distribution; one whose tags were all deleted lists none."""
         try:
-            self.driver.stat(paths.repository(name))
+            self.driver.stat(f"{paths.repository(name)}/_manifests")
         except PathNotFound:
             return False
         return True

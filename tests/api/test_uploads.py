@@ -6,6 +6,7 @@ import os
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import pytest
 import requests
 
 from tests.api.client import V2Client, digest_of
@@ -127,15 +128,21 @@ def test_mount_of_blob_absent_from_source_starts_normal_upload(client: V2Client)
     assert _blob(client, "uploads/mount-miss", digest).content == data
 
 
-def test_mount_with_invalid_source_name_is_400(client: V2Client) -> None:
-    """POST ?mount=&from= with an invalid source name is 400 NAME_INVALID."""
-    response = client.request(
-        "POST",
-        "/v2/uploads/mount-bad/blobs/uploads/",
-        params={"mount": digest_of(b"x"), "from": "../etc"},
-    )
-    assert response.status_code == 400
-    assert client.error_code(response) == "NAME_INVALID"
+@pytest.mark.parametrize("source, mount", [("../etc", digest_of(b"x")),
+                                           ("Upper/Case", digest_of(b"x")),
+                                           ("uploads/mount-src", "sha256:xyz")])
+def test_mount_with_an_unusable_source_is_a_plain_upload(client: V2Client, source: str,
+                                                        mount: str) -> None:
+    """POST ?mount=&from= with an invalid source name or digest mounts nothing and opens an
+    upload session instead (the spec's SHOULD; Distribution does the same): 202, completable."""
+    response = client.request("POST", "/v2/uploads/mount-bad/blobs/uploads/",
+                              params={"mount": mount, "from": source})
+    assert response.status_code == 202
+    data = os.urandom(100)
+    digest = digest_of(data)
+    done = client.request("PUT", response.headers["Location"], params={"digest": digest}, data=data)
+    assert done.status_code == 201
+    assert _blob(client, "uploads/mount-bad", digest).content == data
 
 
 def test_chunked_patches_then_put(client: V2Client) -> None:
