@@ -36,9 +36,8 @@ class LocalSpool:
             return self._path
 
 
-def remove_orphans(temp: Path) -> list[Path]:
-    """Remove our user's spool folders in `temp` whose process no longer runs; returns them."""
-    removed = []
+def remove_orphans(temp: Path) -> None:
+    """Remove our user's spool folders in `temp` whose process no longer runs."""
     for folder in temp.glob(f"{PREFIX}*-*"):
         pid = folder.name[len(PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or _alive(int(pid)) or folder.is_symlink():
@@ -49,8 +48,6 @@ def remove_orphans(temp: Path) -> list[Path]:
         except FileNotFoundError:
             continue
         shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
 
 
 def _alive(pid: int) -> bool:
