@@ -146,7 +146,9 @@ def test_manifest_push_fails_cleanly_when_a_blob_is_gone(registry: Registry) -> 
     with pytest.raises(RegistryError) as caught:
         registry.manifests.put("app", "v1", body, None)
     assert caught.value.code == "MANIFEST_BLOB_UNKNOWN"
-    assert registry.manifests.tags("app") == []
+    with pytest.raises(RegistryError) as listing:  # not even a `_manifests` folder was made
+        registry.manifests.tags("app")
+    assert listing.value.code == "NAME_UNKNOWN"
 
 
 def test_unreadable_manifest_stops_the_sweep(registry: Registry) -> None:

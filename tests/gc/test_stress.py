@@ -3,7 +3,8 @@
 Clients push like docker (HEAD each layer, upload what is missing, PUT the manifest, and push
 again when the manifest is refused because a layer vanished meanwhile). Garbage collection runs
 in two loops at once, inside the server (admin API) and as a separate `garbage-collect` process
-(they take turns through the storage lock), with a one-second grace period so that orphaned
+(they contend for the storage lock; a loop that is a few runs ahead waits for the other, so
+neither starves the other), with a one-second grace period so that orphaned
 layers really are swept while being reused. Afterwards every image whose push got a
 201 (and was not deleted on purpose) must pull completely with matching digests.
 """
@@ -69,6 +70,34 @@ class Pusher:
         assert done.status_code == 201, done.text
 
 
+class Turns:
+    """A GC loop that is `LEAD` runs ahead of the other waits (up to a minute) for it. Left to
+    race, the in-server loop once took the storage lock every time on a slow S3, and the
+    separate process never ran; within the lead the two contend freely."""
+
+    LEAD = 3
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._runs = {"server": 0, "process": 0}
+        self._changed = threading.Condition()
+
+    def ran_then_wait(self, who: str) -> None:
+        other = "process" if who == "server" else "server"
+        with self._changed:
+            self._runs[who] += 1
+            self._changed.notify_all()
+            self._changed.wait_for(
+                lambda: self._runs[who] - self._runs[other] <= self.LEAD or self._stop.is_set(),
+                timeout=60)
+
+    def end(self) -> None:
+        """Stop both loops, waking one that waits for its turn."""
+        with self._changed:
+            self._stop.set()
+            self._changed.notify_all()
+
+
 @pytest.mark.parametrize(("storage", "rounds"), [("filesystem", ROUNDS), ("s3", ROUNDS // 2)])
 def test_gc_never_breaks_an_image_while_pushes_go_on(request: pytest.FixtureRequest, tmp_path: Path,
                                                      storage: str, rounds: int) -> None:
@@ -111,15 +140,21 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(request: pytest.FixtureRequ
                     for other in [k for k, v in kept.items() if v[0] == victim_digest and k[0] == victim[0]]:
                         kept.pop(other)
 
+    turns = Turns(stop)
+    failures: list[str] = []
+
     def separate_process() -> None:
         while not stop.is_set():
             result = subprocess.run(
                 [sys.executable, "-m", "appliance.cli", "garbage-collect", "--delete-untagged", str(config_path)],
                 capture_output=True, text=True, timeout=300,
             )
-            assert result.returncode == 0 or "already running" in result.stderr, result.stderr
             if result.returncode == 0:
                 gc_runs.append(("process", int(result.stdout.strip().splitlines()[-1].split()[0])))
+                turns.ran_then_wait("process")
+            elif "already running" not in result.stderr:
+                failures.append(result.stderr)  # a thread's assert would be lost
+                return
             time.sleep(0.2)
 
     def in_server() -> None:
@@ -131,6 +166,7 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(request: pytest.FixtureRequ
             status = admin.gc_status()
             if status["error"] is None:
                 gc_runs.append(("server", len(status["history"][0]["blobs"])))
+                turns.ran_then_wait("server")
             time.sleep(0.2)
 
     gc_threads = [threading.Thread(target=separate_process), threading.Thread(target=in_server)]
@@ -143,9 +179,10 @@ def test_gc_never_breaks_an_image_while_pushes_go_on(request: pytest.FixtureRequ
         for thread in threads:
             thread.join()
     finally:
-        stop.set()
+        turns.end()
         for gc_thread in gc_threads:
             gc_thread.join()
+    assert failures == [], failures
     broken = []
     for (name, tag), (digest, layers) in kept.items():
         got = requests.get(f"{server.url}/v2/{name}/manifests/{tag}", headers={"Accept": DOCKER_MANIFEST}, timeout=60)
