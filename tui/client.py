@@ -85,7 +85,6 @@ class JobState:
 
 @dataclass(frozen=True)
 class GCState(JobState):
-    bytes: int = 0
     history: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
 
@@ -169,7 +168,7 @@ class AdminClient:
         raw = self._call("GET", "/gc")
         history = tuple(raw.get("history") or ())
         return GCState(**JobState.progress(raw), last=history[0] if history else None,
-                       bytes=int((raw.get("progress") or {}).get("bytes", 0)), history=history)
+                       history=history)
 
     def start_fsck(self, repair: bool) -> None:
         self._call("POST", "/fsck", {"repair": repair})
